@@ -1,0 +1,62 @@
+"""Activation layers: a function applied to every element of the input, shape unchanged.
+
+``Activation("relu")`` wraps any function of ``convscope.activations``.
+``ReLU(max_value=None, negative_slope=0.0, threshold=0.0)`` is Keras's ReLU layer:
+
+    f(x) = max_value                       if x >= max_value
+         = x                               if threshold <= x < max_value
+         = negative_slope * (x - threshold) otherwise
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from .base import ActivatedLayer
+
+
+class Activation(ActivatedLayer):
+    """y = activation(x), element by element (softmax: along the last axis)."""
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(activation=activation, **kwargs)
+
+    def forward(self, x, training: bool = False):
+        return self.activate(x)
+
+    def backward_linear(self, dz):
+        return dz
+
+
+class ReLU(ActivatedLayer):
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        owner = f'ReLU "{self.name}"'
+        for arg, value in (("negative_slope", negative_slope), ("threshold", threshold)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f'{owner}: argument "{arg}" must be a number >= 0, received {value!r}')
+        if max_value is not None and (isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value < 0):
+            raise ValueError(f'{owner}: argument "max_value" must be None or a number >= 0, received {max_value!r}')
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def forward(self, x, training: bool = False):
+        self.preactivation = x
+        xp = backend.xp
+        y = xp.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold)).astype(x.dtype, copy=False)
+        if self.max_value is not None:
+            y = xp.minimum(y, xp.asarray(self.max_value, dtype=x.dtype))
+        self.output = y
+        return y
+
+    def backward(self, dy, dy_is_preactivation: bool = False):
+        if dy_is_preactivation:
+            return dy
+        x = self.preactivation
+        slope = backend.xp.where(x >= self.threshold, 1.0, self.negative_slope).astype(dy.dtype, copy=False)
+        if self.max_value is not None:
+            slope = slope * (x < self.max_value)
+        return dy * slope
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["activation"]
+        return {**config, "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold}

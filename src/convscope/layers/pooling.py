@@ -1,0 +1,125 @@
+"""Pooling layers: fixed summaries of each window, with no parameters to learn.
+
+MaxPooling2D / AveragePooling2D: (batch, h, w, c) -> (batch, out_h, out_w, c), with
+``strides`` defaulting to ``pool_size`` and out size as in ``ops.shapes``
+("valid": floor((n - k) / s) + 1; "same": ceil(n / s)). Average pooling with
+"same" leaves padded cells out of the count, as Keras does.
+GlobalAveragePooling2D / GlobalMaxPooling2D: (batch, h, w, c) -> (batch, c).
+
+Example:
+    >>> MaxPooling2D(2)(np.zeros((8, 26, 26, 32), "float32")).shape
+    (8, 13, 13, 32)
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from ..ops.pool import (
+    avg_pool2d_backward,
+    avg_pool2d_forward,
+    max_pool2d_backward,
+    max_pool2d_forward,
+    window_counts,
+)
+from ..ops.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
+from .base import Layer, check_image_input
+
+
+class _Pooling2D(Layer):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        owner = f'{type(self).__name__} "{self.name}"'
+        self.pool_size = normalize_tuple(pool_size, 2, "pool_size", owner)
+        self.strides = self.pool_size if strides is None else normalize_tuple(strides, 2, "strides", owner)
+        self.padding = normalize_padding(padding, owner)
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        self.pads = paddings_2d(input_shape[1:3], self.pool_size, self.strides, self.padding)
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        check_image_input(self, input_shape)
+        out_h, out_w = output_hw(input_shape[1:3], self.pool_size, self.strides, self.padding)
+        if out_h < 1 or out_w < 1:
+            raise ValueError(
+                f'{type(self).__name__} "{self.name}": input of spatial size {tuple(input_shape[1:3])} is smaller '
+                f"than pool_size={self.pool_size} with padding=\"valid\""
+            )
+        return (input_shape[0], out_h, out_w, input_shape[3])
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "pool_size": list(self.pool_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
+
+
+class MaxPooling2D(_Pooling2D):
+    """Max over each window; the gradient goes only to each window's (first) maximum."""
+
+    def forward(self, x, training: bool = False):
+        y, self._argmax = max_pool2d_forward(x, self.pool_size, self.strides, self.pads)
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, dy):
+        return max_pool2d_backward(dy, self._argmax, self._x_shape, self.pool_size, self.strides, self.pads)
+
+
+class AveragePooling2D(_Pooling2D):
+    """Mean over each window's real cells; the gradient is shared evenly by them."""
+
+    def build(self, input_shape) -> None:
+        super().build(input_shape)
+        self.counts = window_counts(input_shape[1:3], self.pool_size, self.strides, self.pads, backend.floatx())
+
+    def forward(self, x, training: bool = False):
+        self._x_shape = x.shape
+        return avg_pool2d_forward(x, self.pool_size, self.strides, self.pads, self.counts.astype(x.dtype, copy=False))
+
+    def backward(self, dy):
+        counts = self.counts.astype(dy.dtype, copy=False)
+        return avg_pool2d_backward(dy, self._x_shape, self.pool_size, self.strides, self.pads, counts)
+
+
+class GlobalAveragePooling2D(Layer):
+    """y[n, c] = mean over h, w of x[n, h, w, c]; dx = dy / (h*w) at every cell."""
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        check_image_input(self, input_shape)
+        return (input_shape[0], input_shape[3])
+
+    def forward(self, x, training: bool = False):
+        self._x_shape = x.shape
+        return x.mean(axis=(1, 2))
+
+    def backward(self, dy):
+        n, h, w, c = self._x_shape
+        return backend.xp.broadcast_to((dy / (h * w))[:, None, None, :], self._x_shape).copy()
+
+
+class GlobalMaxPooling2D(Layer):
+    """y[n, c] = max over h, w of x[n, h, w, c]; dx puts dy at the first maximum (row-major)."""
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        check_image_input(self, input_shape)
+        return (input_shape[0], input_shape[3])
+
+    def forward(self, x, training: bool = False):
+        n, h, w, c = x.shape
+        flat = x.reshape(n, h * w, c)
+        self._argmax = flat.argmax(axis=1)
+        self._x_shape = x.shape
+        return backend.xp.take_along_axis(flat, self._argmax[:, None, :], axis=1)[:, 0, :]
+
+    def backward(self, dy):
+        n, h, w, c = self._x_shape
+        dx = backend.xp.zeros((n, h * w, c), dtype=dy.dtype)
+        backend.xp.put_along_axis(dx, self._argmax[:, None, :], dy[:, None, :], axis=1)
+        return dx.reshape(self._x_shape)
+
+
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D

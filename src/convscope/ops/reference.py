@@ -1,0 +1,136 @@
+"""Plain-loop definitions of convolution and pooling: slow, obvious, and the lessons' text.
+
+Every loop here says in code what ``ops.conv`` and ``ops.pool`` compute with
+strided views and matrix products; the tests hold the fast versions to these.
+Arguments as in Keras: ``strides``, ``dilation_rate``, ``pool_size`` are pairs,
+``padding`` is "valid" or "same" (the odd extra cell at the bottom / right).
+
+Shapes: x (N, H, W, C); kernel (KH, KW, C // groups, F); y (N, OH, OW, F).
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from .shapes import output_hw, paddings_2d
+
+
+def _padded(x, pads, value=0.0):
+    (top, bottom), (left, right) = pads
+    xp = backend.xp
+    out = xp.full((x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right, x.shape[3]), value, x.dtype)
+    out[:, top : top + x.shape[1], left : left + x.shape[2], :] = x
+    return out
+
+
+def conv2d_loops(x, kernel, bias=None, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+    """y[n, oh, ow, f] = bias[f] + sum_{i, j, c} x_pad[n, oh*sh + i*dh, ow*sw + j*dw, g*Cg + c] * kernel[i, j, c, f],
+    where g = f // (F // groups) is the group filter f belongs to and Cg = C // groups."""
+    kh, kw, cg, nf = kernel.shape
+    pads = paddings_2d(x.shape[1:3], (kh, kw), strides, padding, dilation_rate)
+    oh_, ow_ = output_hw(x.shape[1:3], (kh, kw), strides, padding, dilation_rate)
+    xp_ = _padded(x, pads)
+    fg = nf // groups
+    y = backend.xp.zeros((x.shape[0], oh_, ow_, nf), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for oh in range(oh_):
+            for ow in range(ow_):
+                for f in range(nf):
+                    g = f // fg
+                    total = 0.0 if bias is None else bias[f]
+                    for i in range(kh):
+                        for j in range(kw):
+                            for c in range(cg):
+                                row = oh * strides[0] + i * dilation_rate[0]
+                                col = ow * strides[1] + j * dilation_rate[1]
+                                total += xp_[n, row, col, g * cg + c] * kernel[i, j, c, f]
+                    y[n, oh, ow, f] = total
+    return y
+
+
+def conv2d_backward_loops(dy, x, kernel, strides=(1, 1), padding="valid", dilation_rate=(1, 1), groups=1):
+    """(dx, dkernel, dbias) of ``conv2d_loops``, by the chain rule applied to every product it summed:
+    each term x_pad[n, row, col, c] * kernel[i, j, c, f] sends dy[n, oh, ow, f] * kernel[i, j, c, f]
+    to the input cell and dy[n, oh, ow, f] * x_pad[n, row, col, c] to the kernel weight."""
+    kh, kw, cg, nf = kernel.shape
+    pads = paddings_2d(x.shape[1:3], (kh, kw), strides, padding, dilation_rate)
+    xp_ = _padded(x, pads)
+    dx_pad = backend.xp.zeros_like(xp_)
+    dkernel = backend.xp.zeros_like(kernel)
+    dbias = dy.sum(axis=(0, 1, 2))
+    fg = nf // groups
+    for n in range(dy.shape[0]):
+        for oh in range(dy.shape[1]):
+            for ow in range(dy.shape[2]):
+                for f in range(nf):
+                    g = f // fg
+                    for i in range(kh):
+                        for j in range(kw):
+                            for c in range(cg):
+                                row = oh * strides[0] + i * dilation_rate[0]
+                                col = ow * strides[1] + j * dilation_rate[1]
+                                dkernel[i, j, c, f] += xp_[n, row, col, g * cg + c] * dy[n, oh, ow, f]
+                                dx_pad[n, row, col, g * cg + c] += kernel[i, j, c, f] * dy[n, oh, ow, f]
+    (top, _), (left, _) = pads
+    dx = dx_pad[:, top : top + x.shape[1], left : left + x.shape[2], :]
+    return dx, dkernel, dbias
+
+
+def _pool_windows(x, pool_size, strides, padding):
+    """Yield (n, oh, ow, c, cells): each window cell as (row, col) in the unpadded input, or None for padding."""
+    pads = paddings_2d(x.shape[1:3], pool_size, strides, padding)
+    oh_, ow_ = output_hw(x.shape[1:3], pool_size, strides, padding)
+    (top, _), (left, _) = pads
+    for n in range(x.shape[0]):
+        for oh in range(oh_):
+            for ow in range(ow_):
+                for c in range(x.shape[3]):
+                    cells = []
+                    for i in range(pool_size[0]):
+                        for j in range(pool_size[1]):
+                            row = oh * strides[0] + i - top
+                            col = ow * strides[1] + j - left
+                            inside = 0 <= row < x.shape[1] and 0 <= col < x.shape[2]
+                            cells.append((row, col) if inside else None)
+                    yield n, oh, ow, c, cells
+
+
+def max_pool2d_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """y[n, oh, ow, c] = max of the window's real cells (padding never wins)."""
+    oh_, ow_ = output_hw(x.shape[1:3], pool_size, strides, padding)
+    y = backend.xp.zeros((x.shape[0], oh_, ow_, x.shape[3]), dtype=x.dtype)
+    for n, oh, ow, c, cells in _pool_windows(x, pool_size, strides, padding):
+        y[n, oh, ow, c] = max(x[n, r, q, c] for r, q in (cell for cell in cells if cell))
+    return y
+
+
+def max_pool2d_backward_loops(dy, x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """dx: each window's dy goes to its FIRST maximum (row-major in the window)."""
+    dx = backend.xp.zeros_like(x)
+    for n, oh, ow, c, cells in _pool_windows(x, pool_size, strides, padding):
+        real = [cell for cell in cells if cell]
+        best = real[0]
+        for r, q in real[1:]:
+            if x[n, r, q, c] > x[n, best[0], best[1], c]:
+                best = (r, q)
+        dx[n, best[0], best[1], c] += dy[n, oh, ow, c]
+    return dx
+
+
+def avg_pool2d_loops(x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """y[n, oh, ow, c] = mean of the window's real cells (padded cells not counted)."""
+    oh_, ow_ = output_hw(x.shape[1:3], pool_size, strides, padding)
+    y = backend.xp.zeros((x.shape[0], oh_, ow_, x.shape[3]), dtype=x.dtype)
+    for n, oh, ow, c, cells in _pool_windows(x, pool_size, strides, padding):
+        real = [cell for cell in cells if cell]
+        y[n, oh, ow, c] = sum(x[n, r, q, c] for r, q in real) / len(real)
+    return y
+
+
+def avg_pool2d_backward_loops(dy, x, pool_size=(2, 2), strides=(2, 2), padding="valid"):
+    """dx: each window's dy split evenly over its real cells."""
+    dx = backend.xp.zeros_like(x)
+    for n, oh, ow, c, cells in _pool_windows(x, pool_size, strides, padding):
+        real = [cell for cell in cells if cell]
+        for r, q in real:
+            dx[n, r, q, c] += dy[n, oh, ow, c] / len(real)
+    return dx

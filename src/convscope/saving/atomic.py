@@ -1,0 +1,52 @@
+"""Atomic file writes: a crash or a full disk never leaves a half-written file under the final name.
+
+The content goes to a temporary file in the destination's folder (so the final
+``os.replace`` is a rename on one file system, atomic on POSIX and Windows),
+is flushed and fsynced, and only then replaces the destination. On any error
+the temporary file is removed and the previous file, if any, is untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """``with atomic_write(path) as f: f.write(...)``; the file appears only if the block succeeds."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    except OSError as e:
+        raise OSError(e.errno, f"Cannot write {path!r}: {e.strerror}") from e
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, f"Cannot write {path!r}: {e.strerror}; the previous file is unchanged") from e
+        raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    # Makes the rename itself durable; not every platform can open a folder.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def write_text(path, text: str) -> None:
+    with atomic_write(path, "w") as f:
+        f.write(text)
