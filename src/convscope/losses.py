@@ -56,7 +56,8 @@ def _dense_targets(owner: str, y_true, y_pred, one_hot: bool = False):
     if y_true.shape != y_pred.shape:
         squeezable = y_true.shape + (1,) == y_pred.shape or y_true.shape == y_pred.shape + (1,)
         if one_hot or not squeezable:
-            detail = f" (one-hot rows as wide as y_pred's last dimension {y_pred.shape[-1]})" if one_hot else " like y_pred"
+            detail = (f" (one-hot rows as wide as y_pred's last dimension {y_pred.shape[-1]})"
+                      if one_hot else " like y_pred")
             hint = ""
             if one_hot and (y_true.ndim == y_pred.ndim - 1 or y_true.shape[-1:] == (1,)):
                 hint = "; for integer labels use SparseCategoricalCrossentropy"
@@ -72,12 +73,16 @@ def _sparse_labels(owner: str, y_true, y_pred):
     xp = backend.xp
     rows, num_classes = y_pred.shape[:-1], y_pred.shape[-1]
     if y_true.shape not in (rows, rows + (1,)):
-        raise ValueError(f"{owner}: expected integer labels of shape {rows} or {rows + (1,)}, received shape {y_true.shape}")
+        raise ValueError(
+            f"{owner}: expected integer labels of shape {rows} or {rows + (1,)}, received shape {y_true.shape}"
+        )
     if xp.issubdtype(y_true.dtype, xp.floating):
         # Labels read from text or CSV arrive as floats; whole numbers are still labels.
         fractional = y_true[y_true != xp.round(y_true)]
         if fractional.size:
-            raise ValueError(f"{owner}: expected integer class labels, received non-integer values such as {fractional.flat[0]}")
+            raise ValueError(
+                f"{owner}: expected integer class labels, received non-integer values such as {fractional.flat[0]}"
+            )
     elif not xp.issubdtype(y_true.dtype, xp.integer):
         raise ValueError(f"{owner}: expected integer class labels, received dtype {y_true.dtype}")
     low, high = y_true.min(), y_true.max()
@@ -157,8 +162,12 @@ class Loss:
 
     def gradient(self, y_true, y_pred):
         """dL/dy_pred of the batch mean, shaped like ``y_pred``."""
+        return self.value_and_gradient(y_true, y_pred)[1]
+
+    def value_and_gradient(self, y_true, y_pred):
+        """``(loss(y_true, y_pred), gradient(y_true, y_pred))`` from one pass, for the training step."""
         values, grad = self._compute(*self._prepare(y_true, y_pred), with_gradient=True)
-        return grad / values.size
+        return float(values.mean()), grad / values.size
 
     def _prepare(self, y_true, y_pred):
         y_true, y_pred = _as_pair(type(self).__name__, y_true, y_pred)
@@ -172,7 +181,7 @@ class Loss:
 
     @classmethod
     def from_config(cls, config: dict) -> "Loss":
-        """Rebuild from ``get_config()``; also reads Keras configs, whose ``axis`` / ``ignore_class`` must be the defaults."""
+        """Rebuild from ``get_config()``; reads Keras configs too, if ``axis`` / ``ignore_class`` are the defaults."""
         config = dict(config)
         config.pop("dtype", None)  # Keras records it; convscope computes in y_pred's dtype
         for key, default in (("axis", -1), ("ignore_class", None)):
@@ -312,7 +321,8 @@ class MeanAbsoluteError(Loss):
 
 
 class Huber(Loss):
-    """With ``e = p - y``: ``e^2 / 2`` where ``|e| <= delta``, else ``delta (|e| - delta / 2)``; averaged over all elements.
+    """With ``e = p - y``: ``e^2 / 2`` where ``|e| <= delta``, else ``delta (|e| - delta / 2)``;
+    averaged over all elements.
 
     Gradient: ``e`` inside, ``delta sign(e)`` outside (divided by the size).
     """

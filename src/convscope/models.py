@@ -180,7 +180,13 @@ class Sequential:
             )
         # One pass over all targets with the loss's own checks, so a bad label fails before training starts.
         probe = backend.xp.full((len(y), *self.output_shape[1:]), 0.5, dtype=backend.floatx())
-        self.loss(y, probe)
+        try:
+            self.loss(y, probe)
+        except ValueError as e:
+            raise ValueError(
+                f'Sequential "{self.name}": argument "{arg_y}" does not suit the loss for outputs of shape '
+                f"{self.output_shape}: {e}"
+            ) from e
         return x, y
 
     # -- training -----------------------------------------------------------
@@ -215,9 +221,8 @@ class Sequential:
         """(loss value, gradient, whether the gradient is dL/d(last preactivation))."""
         fused = self._logits_loss(loss)
         if fused is not None:
-            logits = self._layers[-1].preactivation
-            return fused(y, logits), fused.gradient(y, logits), True
-        return loss(y, y_pred), loss.gradient(y, y_pred), False
+            return (*fused.value_and_gradient(y, self._layers[-1].preactivation), True)
+        return (*loss.value_and_gradient(y, y_pred), False)
 
     def backward(self, grad, grad_is_preactivation: bool = False):
         """Run every layer's backward in reverse order; returns dL/d(input)."""

@@ -69,7 +69,9 @@ class Optimizer:
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
         given = {k: v for k, v in clips.items() if v is not None}
         if len(given) > 1:
-            raise ValueError(f"{owner}: at most one of clipnorm, clipvalue and global_clipnorm can be set, received {given}")
+            raise ValueError(
+                f"{owner}: at most one of clipnorm, clipvalue and global_clipnorm can be set, received {given}"
+            )
         for arg, value in given.items():
             _check_number(owner, arg, value, 0, low_open=True)
         self.clipnorm, self.clipvalue, self.global_clipnorm = (
@@ -126,7 +128,9 @@ class Optimizer:
         for i, (p, slots) in enumerate(zip(params, self._slots)):
             for slot in slots.values():
                 if slot.shape != p.value.shape:
-                    raise ValueError(f"{owner}: parameter {i} ({p.name}) expected shape {slot.shape}, received {p.value.shape}")
+                    raise ValueError(
+                        f"{owner}: parameter {i} ({p.name}) expected shape {slot.shape}, received {p.value.shape}"
+                    )
 
     def _clip(self, grads: list) -> list:
         xp = backend.xp
@@ -196,7 +200,7 @@ class Optimizer:
 
     @classmethod
     def from_config(cls, config: dict) -> "Optimizer":
-        """Rebuild from ``get_config()``; Keras configs are read too when their EMA / loss-scale / accumulation options are off."""
+        """Rebuild from ``get_config()``; reads Keras configs too, if their EMA / loss-scale / accumulation are off."""
         config = dict(config)
         for key in _KERAS_IGNORED:
             config.pop(key, None)
@@ -206,7 +210,8 @@ class Optimizer:
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r} learning_rate={self.learning_rate} iterations={self.iterations}>"
+        return (f"<{type(self).__name__} name={self.name!r} learning_rate={self.learning_rate} "
+                f"iterations={self.iterations}>")
 
 
 class SGD(Optimizer):
@@ -314,7 +319,8 @@ class RMSprop(Optimizer):
         self.centered = _check_bool(owner, "centered", centered)
 
     def slot_names(self):
-        return ("velocity",) + (("momentum",) if self.momentum else ()) + (("average_gradient",) if self.centered else ())
+        optional = (("momentum",) if self.momentum else ()) + (("average_gradient",) if self.centered else ())
+        return ("velocity",) + optional
 
     def _update(self, value, grad, slots, lr):
         xp = backend.xp

@@ -53,13 +53,12 @@ class Remote:
 
 _SIZES = (47040016, 60008, 7840016, 10008)
 
-# MNIST: hashes of the decompressed standard files, from shared/data/mnist/README.md.
-# Fashion-MNIST: decompressed hashes computed from Debian's dataset-fashion-mnist
-# 0.0~git20200523.55506a9-1 (a re-compressed copy of Zalando's repository, so its
-# .gz bytes differ from the mirrors'); the .gz hashes of Zalando's original files
-# are those published by third-party downloaders (e.g. an EMNIST/Fashion-MNIST hash
-# list and a FashionMNIST loader agree). Zalando publishes MD5s only, which were
-# not used. Either hash passing means the bytes are one of two known copies.
+# MNIST: decompressed hashes from shared/data/mnist/README.md.
+# Fashion-MNIST: no published decompressed hashes were found. These were computed from
+# Debian's dataset-fashion-mnist 0.0~git20200523.55506a9-1, a re-compressed copy
+# of Zalando's repository (its .gz bytes differ from the mirrors'); the .gz
+# hashes of Zalando's original files are the ones independent public downloaders
+# agree on. Neither could be checked against a mirror here (no network).
 DATASETS: dict[str, Remote] = {
     "mnist": Remote(
         mirrors=(

@@ -76,20 +76,26 @@ def parse_idx(data: bytes | bytearray, name: str = "IDX data") -> np.ndarray:
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     magic = int.from_bytes(data[:4], "big")
     if zero != 0:
-        raise DataFileError(f"{name}: bad magic number 0x{magic:08x}, not an IDX file (its first two bytes must be 0)")
+        raise DataFileError(
+            f"{name}: bad magic number 0x{magic:08x}, not an IDX file (its first two bytes must be 0)"
+        )
     if dtype != UINT8:
         raise DataFileError(f"{name}: unsupported IDX data type 0x{dtype:02x} (only 0x08, unsigned byte)")
     if ndim == 0:
         raise DataFileError(f"{name}: IDX header declares 0 dimensions")
     offset = 4 + 4 * ndim
     if len(data) < offset:
-        raise DataFileError(f"{name}: truncated header, {ndim} dimensions need {offset} bytes but the file holds {len(data)}")
+        raise DataFileError(
+            f"{name}: truncated header, {ndim} dimensions need {offset} bytes but the file holds {len(data)}"
+        )
     shape = struct.unpack(f">{ndim}I", data[4:offset])
     expected = int(np.prod(shape, dtype=np.int64))
     actual = len(data) - offset
     if actual != expected:
         problem = "truncated" if actual < expected else "trailing bytes"
-        raise DataFileError(f"{name}: {problem}: dimensions {shape} declare {expected} data bytes but the file holds {actual}")
+        raise DataFileError(
+            f"{name}: {problem}: dimensions {shape} declare {expected} data bytes but the file holds {actual}"
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
 
 
@@ -113,7 +119,9 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None, max_bytes: in
     return parse_idx(data, name)
 
 
-def read_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike, *, max_bytes: int = MAX_BYTES) -> tuple[np.ndarray, np.ndarray]:
+def read_pair(
+    images_path: str | os.PathLike, labels_path: str | os.PathLike, *, max_bytes: int = MAX_BYTES
+) -> tuple[np.ndarray, np.ndarray]:
     """Read matching image and label files as ``(x, y)``: uint8 ``(n, rows, cols)`` and ``(n,)``."""
     x = read_idx(images_path, magic=IMAGES_MAGIC, max_bytes=max_bytes)
     y = read_idx(labels_path, magic=LABELS_MAGIC, max_bytes=max_bytes)

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .. import backend
+from .. import activations, backend
 from .base import ActivatedLayer
 
 
@@ -27,6 +27,31 @@ class Activation(ActivatedLayer):
         return dz
 
 
+class _ThresholdedReLU(activations.Activation):
+    """The ReLU layer's function as an activation object, so that ``Sequential.trace``
+    (which applies ``layer.activation.gradient`` and then ``backward(dz, dy_is_preactivation=True)``)
+    sends the right gradient through it: dL/dx = dy where threshold <= x < max_value,
+    dy * negative_slope where x < threshold, 0 where x >= max_value."""
+
+    name = "relu"
+
+    def __init__(self, max_value, negative_slope, threshold):
+        self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+
+    def _forward(self, x):
+        xp = backend.xp
+        y = xp.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold)).astype(x.dtype, copy=False)
+        if self.max_value is not None:
+            y = xp.minimum(y, xp.asarray(self.max_value, dtype=x.dtype))
+        return y
+
+    def _backward(self, x, y, dy):
+        slope = backend.xp.where(x >= self.threshold, 1.0, self.negative_slope).astype(dy.dtype, copy=False)
+        if self.max_value is not None:
+            slope = slope * (x < self.max_value)
+        return dy * slope
+
+
 class ReLU(ActivatedLayer):
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
@@ -37,24 +62,13 @@ class ReLU(ActivatedLayer):
         if max_value is not None and (isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value < 0):
             raise ValueError(f'{owner}: argument "max_value" must be None or a number >= 0, received {max_value!r}')
         self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
+        self.activation = _ThresholdedReLU(max_value, negative_slope, threshold)
 
     def forward(self, x, training: bool = False):
-        self.preactivation = x
-        xp = backend.xp
-        y = xp.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold)).astype(x.dtype, copy=False)
-        if self.max_value is not None:
-            y = xp.minimum(y, xp.asarray(self.max_value, dtype=x.dtype))
-        self.output = y
-        return y
+        return self.activate(x)
 
-    def backward(self, dy, dy_is_preactivation: bool = False):
-        if dy_is_preactivation:
-            return dy
-        x = self.preactivation
-        slope = backend.xp.where(x >= self.threshold, 1.0, self.negative_slope).astype(dy.dtype, copy=False)
-        if self.max_value is not None:
-            slope = slope * (x < self.max_value)
-        return dy * slope
+    def backward_linear(self, dz):
+        return dz
 
     def get_config(self) -> dict:
         config = super().get_config()

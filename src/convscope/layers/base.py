@@ -48,6 +48,14 @@ def check_positive_int(value, arg: str, owner: str) -> int:
     return value
 
 
+def lookup(getter, identifier, arg: str, owner: str):
+    """``getter(identifier)`` (``activations.get``, ``initializers.get``, ...), with errors naming ``owner`` and ``arg``."""
+    try:
+        return getter(identifier)
+    except (ValueError, TypeError) as e:
+        raise type(e)(f'{owner}: argument "{arg}" is not valid: {e}') from e
+
+
 def check_image_input(layer, input_shape) -> None:
     """Refuse anything but a 4-D (batch, height, width, channels) input with known sizes."""
     if len(input_shape) != 4 or any(d is None for d in input_shape[1:]):
@@ -192,7 +200,7 @@ class ActivatedLayer(Layer):
 
     def __init__(self, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.activation = activations.get(activation)
+        self.activation = lookup(activations.get, activation, "activation", f'{type(self).__name__} "{self.name}"')
         self.preactivation = None
         self.output = None
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from .. import initializers
 from ..ops.conv import conv2d_backward, conv2d_forward
 from ..ops.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
-from .base import ActivatedLayer, check_image_input, check_positive_int
+from .base import ActivatedLayer, lookup, check_image_input, check_positive_int
 
 
 class Conv2D(ActivatedLayer):
@@ -61,8 +61,8 @@ class Conv2D(ActivatedLayer):
         if not isinstance(use_bias, bool):
             raise TypeError(f'{owner}: argument "use_bias" must be a bool, received {use_bias!r}')
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_initializer = lookup(initializers.get, kernel_initializer, "kernel_initializer", owner)
+        self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", owner)
         self.kernel = self.bias = None
 
     def build(self, input_shape) -> None:

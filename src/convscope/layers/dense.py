@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from .. import initializers
-from .base import ActivatedLayer, check_positive_int
+from .base import ActivatedLayer, lookup, check_positive_int
 
 
 class Dense(ActivatedLayer):
@@ -34,8 +34,8 @@ class Dense(ActivatedLayer):
         if not isinstance(use_bias, bool):
             raise TypeError(f'{owner}: argument "use_bias" must be a bool, received {use_bias!r}')
         self.use_bias = use_bias
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_initializer = lookup(initializers.get, kernel_initializer, "kernel_initializer", owner)
+        self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", owner)
         self.kernel = self.bias = None
 
     def build(self, input_shape) -> None:

@@ -186,10 +186,18 @@ def _read_npy(zf, members, member, shape, dtype, path):
         raise ModelFileError(f"{path!r}: missing array {member}")
     if dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ModelFileError(f"{path!r}: {member} declares dtype {dtype!r} and shape {shape}; allowed dtypes: {sorted(DTYPES)}")
-    limit = math.prod(shape) * backend.xp.dtype(dtype).itemsize + NPY_HEADER_ALLOWANCE
-    if info.file_size > limit:
+    needed = math.prod(shape) * backend.xp.dtype(dtype).itemsize
+    if info.file_size > needed + NPY_HEADER_ALLOWANCE:
         raise ModelFileError(f"{path!r}: {member} is {info.file_size} bytes, more than its declared shape {shape} needs")
+    if info.file_size < needed:
+        # Checked before reading so that a forged header can never make np.load allocate more than the file holds.
+        raise ModelFileError(
+            f"{path!r}: {member} is {info.file_size} bytes, too small for its declared {dtype} shape {shape} "
+            f"({needed} bytes of data); the file is truncated or forged"
+        )
     raw = zf.read(info)
+    if len(raw) < needed:
+        raise ModelFileError(f"{path!r}: {member} holds {len(raw)} bytes, too small for its declared {dtype} shape {shape}")
     try:
         array = backend.xp.load(io.BytesIO(raw), allow_pickle=False)
     except ValueError as e:

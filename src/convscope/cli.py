@@ -1,0 +1,204 @@
+"""The ``convscope`` command: parse, call the library, print. Errors are one line on stderr, exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from . import backend
+from .errors import ConvscopeFileError
+from .zoo import MODELS
+
+DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
+
+
+class UsageError(Exception):
+    """A bad command line: reported in one line with exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, received {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="convscope", description="Train, inspect and run convolutional networks that you can see inside.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    train = sub.add_parser("train", help="train a model from scratch (or resume a run) and write a run folder",
+                           description="Train the Keras MNIST convnet (or LeNet-5) and write a run folder: final model, "
+                           "per-epoch checkpoints, history, filter snapshots. With no arguments: full MNIST if it can "
+                           "be found or downloaded, else the offline sample.")
+    train.add_argument("--dataset", choices=DATASETS, help="data set (default: mnist, falling back to mnist-sample)")
+    train.add_argument("--model", choices=sorted(MODELS), default="keras-convnet", help="architecture (default: keras-convnet)")
+    train.add_argument("--epochs", type=positive_int, default=15, help="epochs to train (default: 15, the Keras recipe)")
+    train.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default: 128)")
+    train.add_argument("--optimizer", default="adam", help="adam, sgd, rmsprop, adagrad, adamw (default: adam)")
+    train.add_argument("--learning-rate", type=positive_float, help="learning rate (default: the optimizer's Keras default)")
+    train.add_argument("--kernel-initializer", default="glorot_uniform", help="e.g. glorot_uniform, he_normal, zeros")
+    train.add_argument("--activation", help="hidden-layer activation (default: the recipe's: relu / tanh)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--limit", type=positive_int, help="use only the first N training images")
+    train.add_argument("--out", help="run folder (default: runs/<dataset>-<model>-<time>)")
+    train.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="0 silent, 1 progress bar, 2 one line per epoch")
+
+    evaluate = sub.add_parser("evaluate", help="loss and accuracy of a model on a test set")
+    evaluate.add_argument("model", help="a model file (.convscope)")
+    evaluate.add_argument("--dataset", choices=DATASETS, default="mnist", help="test set (default: mnist)")
+    evaluate.add_argument("--batch-size", type=positive_int, default=256)
+
+    summary = sub.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
+    summary.add_argument("model", help="a model file (.convscope)")
+
+    predict = sub.add_parser("predict", help="classify pictures of digits (PNG, JPEG, ...)")
+    predict.add_argument("model", help="a model file (.convscope)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each, any size")
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as e:
+        print(str(e), file=sys.stderr)
+    except (ConvscopeFileError, ValueError, TypeError, OSError, ImportError) as e:
+        print(f"convscope: error: {e}", file=sys.stderr)
+    return 2
+
+
+def load_dataset(name: str, announce_fallback: bool = False):
+    """(train, test) splits of ``name``; for the default MNIST, fall back to the offline sample with one line."""
+    from .datasets import fashion_mnist, mnist, mnist_sample
+    from .errors import DownloadError
+
+    if name == "mnist-sample":
+        return "mnist-sample", mnist_sample.load_data()
+    module = mnist if name == "mnist" else fashion_mnist
+    try:
+        return name, module.load_data()
+    except DownloadError:
+        if not announce_fallback:
+            raise
+    print("Full MNIST not found locally and could not be downloaded (set CONVSCOPE_DATA to a folder holding "
+          "mnist/); training on the offline sample instead.", flush=True)
+    return "mnist-sample", mnist_sample.load_data()
+
+
+def cmd_train(args) -> int:
+    from . import runs
+
+    if args.resume:
+        if os.path.exists(os.path.join(args.resume, runs.FINAL_MODEL)):
+            raise ValueError(f"the run in {args.resume!r} already finished ({runs.FINAL_MODEL} exists)")
+        cfg, model, epochs_done, history = runs.resume(args.resume)
+        run_dir = args.resume
+        print(f"Resuming {run_dir} after epoch {epochs_done} of {cfg.epochs}", flush=True)
+        _, ((x, y), (x_test, y_test)) = load_dataset(cfg.dataset)
+    else:
+        dataset, ((x, y), (x_test, y_test)) = load_dataset(args.dataset or "mnist", announce_fallback=args.dataset is None)
+        cfg = runs.RunConfig(dataset=dataset, model=args.model, epochs=args.epochs, batch_size=args.batch_size,
+                             optimizer=args.optimizer, learning_rate=args.learning_rate,
+                             kernel_initializer=args.kernel_initializer, activation=args.activation,
+                             seed=args.seed, limit=args.limit)
+        run_dir = args.out or os.path.join("runs", f"{dataset}-{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        model = runs.start(cfg, run_dir)
+        epochs_done, history = 0, {}
+    if cfg.limit:
+        x, y = x[: cfg.limit], y[: cfg.limit]
+    x, y = runs.prepare(x, y)
+    x_test, y_test = runs.prepare(x_test, y_test)
+    print(f"Training on {len(x)} images of {cfg.dataset} ({cfg.validation_split:.0%} held out for validation); "
+          f"run folder: {run_dir}", flush=True)
+    model.summary()
+    recorder = runs.RunRecorder(run_dir, history)
+    start = time.perf_counter()
+    try:
+        model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, initial_epoch=epochs_done,
+                  validation_split=cfg.validation_split, callbacks=[recorder],
+                  verbose="auto" if args.verbose is None else args.verbose)
+    except KeyboardInterrupt:
+        done = len(next(iter(recorder.history.values()), []))
+        print(f"\nInterrupted. The checkpoint after epoch {done} is saved in "
+              f"{os.path.join(run_dir, runs.CHECKPOINT)}; continue with: convscope train --resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    seconds = time.perf_counter() - start
+    model.save(os.path.join(run_dir, runs.FINAL_MODEL))
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
+    print(f"Training time: {seconds:.1f} s; model saved to {os.path.join(run_dir, runs.FINAL_MODEL)}")
+    print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} {cfg.dataset} test images")
+    return 0
+
+
+def _labels_for(model, y):
+    """Integer labels, or one-hot rows when the model was compiled with a categorical loss."""
+    from .utils import to_categorical
+
+    if model.loss is None:
+        model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if model.loss.name == "categorical_crossentropy":
+        return to_categorical(y, model.output_shape[-1])
+    return y
+
+
+def cmd_evaluate(args) -> int:
+    from . import runs
+    from .saving import load_model
+
+    model = load_model(args.model)
+    _, (_, (x_test, y_test)) = load_dataset(args.dataset)
+    x_test, y_test = runs.prepare(x_test, y_test)
+    results = model.evaluate(x_test, _labels_for(model, y_test), batch_size=args.batch_size, verbose=0, return_dict=True)
+    print(f"{args.dataset} test set, {len(x_test)} images: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from .saving import load_model
+
+    load_model(args.model, compile=False).summary()
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .images import load_digit
+    from .saving import load_model
+
+    model = load_model(args.model, compile=False)
+    digits = backend.xp.stack([load_digit(path) for path in args.images])
+    probs = model.predict(digits.astype(backend.floatx())[..., None] / 255.0, verbose=0)
+    for path, p in zip(args.images, probs):
+        ranked = " ".join(f"{k}:{v:.3f}" for k, v in enumerate(p))
+        print(f"{path}: {int(p.argmax())}  (probabilities {ranked})")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "predict": cmd_predict}
+
+if __name__ == "__main__":
+    sys.exit(main())

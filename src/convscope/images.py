@@ -1,0 +1,69 @@
+"""Any picture of a digit as an MNIST-style 28x28 array (needs Pillow: ``pip install convscope[images]``).
+
+MNIST's own recipe: grayscale, white digit on black (a dark-on-light picture is
+inverted), the digit's bounding box scaled so its longer side is 20 pixels, then
+placed in a 28x28 field so that its centre of mass sits at the centre.
+Decoding is bounded: files over ``MAX_FILE_BYTES`` or ``MAX_PIXELS`` are refused.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .errors import DataFileError
+
+MAX_FILE_BYTES = 20 * 2**20
+MAX_PIXELS = 40_000_000
+BOX = 20
+SIZE = 28
+
+
+def load_digit(path) -> np.ndarray:
+    """``(28, 28)`` uint8, white digit on black, from a PNG/JPEG/... file; ``DataFileError`` if unreadable."""
+    try:
+        from PIL import Image
+    except ImportError as e:
+        raise ImportError("Reading images needs Pillow: pip install 'convscope[images]'") from e
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataFileError(f"Image file {path!r} does not exist")
+    if os.path.getsize(path) > MAX_FILE_BYTES:
+        raise DataFileError(f"Image file {path!r} is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > MAX_PIXELS:
+                raise DataFileError(f"Image {path!r} has {img.width}x{img.height} pixels, more than {MAX_PIXELS}")
+            gray = np.asarray(img.convert("L"), dtype=np.float64)
+    except DataFileError:
+        raise
+    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
+        raise DataFileError(f"Cannot read image {path!r}: {e}") from e
+    return to_mnist(gray)
+
+
+def to_mnist(gray) -> np.ndarray:
+    """A grayscale array (any size) fitted into MNIST's 28x28 frame (see the module docstring)."""
+    from PIL import Image
+
+    gray = np.asarray(gray, dtype=np.float64)
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if border.mean() > 127:
+        gray = 255 - gray
+    ink = gray > 0.2 * gray.max() if gray.max() > 0 else np.zeros_like(gray, dtype=bool)
+    if not ink.any():
+        return np.zeros((SIZE, SIZE), np.uint8)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    crop = gray[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    scale = BOX / max(crop.shape)
+    h, w = max(1, round(crop.shape[0] * scale)), max(1, round(crop.shape[1] * scale))
+    small = np.asarray(Image.fromarray(crop.astype(np.uint8)).resize((w, h), Image.LANCZOS), dtype=np.float64)
+    total = small.sum()
+    cy = (small.sum(axis=1) @ np.arange(h)) / total if total else (h - 1) / 2
+    cx = (small.sum(axis=0) @ np.arange(w)) / total if total else (w - 1) / 2
+    top = int(np.clip(round(SIZE / 2 - 0.5 - cy), 0, SIZE - h))
+    left = int(np.clip(round(SIZE / 2 - 0.5 - cx), 0, SIZE - w))
+    out = np.zeros((SIZE, SIZE))
+    out[top : top + h, left : left + w] = small
+    return np.clip(out, 0, 255).astype(np.uint8)

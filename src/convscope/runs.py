@@ -1,0 +1,152 @@
+"""Training runs that leave a folder every other tool can open, and that resume exactly.
+
+A run folder holds:
+
+    config.json             the exact configuration (recipe, data, seed, versions)
+    model.convscope         the final model (written when training ends)
+    checkpoint.convscope    the latest checkpoint: weights, optimizer state, epochs done,
+                            random-generator state, history so far (rewritten atomically
+                            after every epoch, and once before the first)
+    history.json / .csv     loss and metrics per epoch
+    filters/epoch_000.npz   every conv layer's kernel and bias at initialization (000)
+                            and after each epoch (001, 002, ...)
+
+``resume`` reloads the checkpoint and the generator state, so a run killed at any
+moment and resumed ends with the same weights, bit for bit, as one never interrupted
+(on the same machine): the epoch in progress is simply run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+from dataclasses import asdict, dataclass
+
+from . import __version__, backend, layers, optimizers, utils
+from .callbacks import Callback
+from .saving import atomic_write, load_checkpoint, save_model, write_text
+from .zoo import MODELS
+
+CONFIG = "config.json"
+CHECKPOINT = "checkpoint.convscope"
+FINAL_MODEL = "model.convscope"
+
+
+@dataclass
+class RunConfig:
+    """Everything that determines a run; written to ``config.json``."""
+
+    dataset: str = "mnist"
+    model: str = "keras-convnet"
+    epochs: int = 15
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float | None = None
+    kernel_initializer: str = "glorot_uniform"
+    activation: str | None = None
+    seed: int = 0
+    limit: int | None = None
+    validation_split: float = 0.1
+
+
+def build_model(cfg: RunConfig):
+    """The recipe's model, compiled with the run's optimizer (Keras defaults unless a learning rate is given)."""
+    if cfg.model not in MODELS:
+        raise ValueError(f'--model must be one of {", ".join(MODELS)}, received {cfg.model!r}')
+    kwargs = {"kernel_initializer": cfg.kernel_initializer}
+    if cfg.activation:
+        kwargs["activation"] = cfg.activation
+    model = MODELS[cfg.model](**kwargs)
+    optimizer = optimizers.get(cfg.optimizer)
+    if cfg.learning_rate is not None:
+        optimizer.learning_rate = cfg.learning_rate
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def prepare(x, y):
+    """uint8 images (n, 28, 28) -> floats in [0, 1] shaped (n, 28, 28, 1); labels unchanged."""
+    return (x.astype(backend.floatx()) / 255.0)[..., None], y
+
+
+class RunRecorder(Callback):
+    """Writes the history, filter snapshots and an atomic checkpoint after every epoch."""
+
+    def __init__(self, run_dir, history: dict | None = None):
+        super().__init__()
+        self.run_dir = run_dir
+        self.history = history or {}
+
+    def on_train_begin(self, logs=None):
+        if not os.path.exists(os.path.join(self.run_dir, CHECKPOINT)):
+            self._snapshot(0)
+            self._checkpoint(0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            if key != "time":
+                self.history.setdefault(key, []).append(float(value))
+        self._snapshot(epoch + 1)
+        write_history(self.run_dir, self.history)
+        self._checkpoint(epoch + 1)
+
+    def _checkpoint(self, epochs_done: int) -> None:
+        state = {"epochs_done": epochs_done, "rng_state": _jsonable(backend.get_rng_state()), "history": self.history}
+        save_model(self.model, os.path.join(self.run_dir, CHECKPOINT), training_state=state)
+
+    def _snapshot(self, epoch: int) -> None:
+        arrays = {}
+        for layer in self.model.layers:
+            if isinstance(layer, layers.Conv2D):
+                arrays[f"{layer.name}/kernel"] = layer.kernel.value
+                if layer.use_bias:
+                    arrays[f"{layer.name}/bias"] = layer.bias.value
+        folder = os.path.join(self.run_dir, "filters")
+        os.makedirs(folder, exist_ok=True)
+        with atomic_write(os.path.join(folder, f"epoch_{epoch:03d}.npz")) as f:
+            backend.xp.savez(f, **arrays)
+
+
+def write_history(run_dir, history: dict) -> None:
+    write_text(os.path.join(run_dir, "history.json"), json.dumps(history, indent=1))
+    keys = list(history)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["epoch", *keys])
+    for i in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([i + 1, *(history[k][i] for k in keys)])
+    write_text(os.path.join(run_dir, "history.csv"), buf.getvalue())
+
+
+def start(cfg: RunConfig, run_dir):
+    """A fresh run: seed, build the model, write ``config.json``. Returns the model."""
+    os.makedirs(run_dir, exist_ok=True)
+    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        raise ValueError(f"{run_dir!r} already holds a run; resume it with --resume or choose another --out")
+    utils.set_random_seed(cfg.seed)
+    layers.clear_session()
+    model = build_model(cfg)
+    record = {"run": asdict(cfg), "model": model.get_config(), "convscope": __version__,
+              "numpy": backend.xp.__version__, "python": platform.python_version(), "floatx": backend.floatx()}
+    write_text(os.path.join(run_dir, CONFIG), json.dumps(record, indent=1))
+    return model
+
+
+def resume(run_dir):
+    """``(cfg, model, epochs_done, history)`` of an interrupted run, with the generator state restored."""
+    path = os.path.join(run_dir, CONFIG)
+    if not os.path.isfile(path):
+        raise ValueError(f"{run_dir!r} is not a run folder (no {CONFIG})")
+    with open(path, encoding="utf-8") as f:
+        cfg = RunConfig(**json.load(f)["run"])
+    model, state = load_checkpoint(os.path.join(run_dir, CHECKPOINT))
+    backend.set_rng_state(state["rng_state"])
+    return cfg, model, state["epochs_done"], state["history"]
+
+
+def _jsonable(state: dict) -> dict:
+    """The generator state as pure JSON (NumPy may hand back its big integers as Python ints already)."""
+    return json.loads(json.dumps(state, default=int))
