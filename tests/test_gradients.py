@@ -299,15 +299,15 @@ def test_batch_normalization(shape, kwargs, training):
 
 
 # ---------------------------------------------------------------- a whole model through trace()
-def _small_model(x_shape, seed):
+def _small_model(x_shape, seed, units=3, activation="softmax", loss="categorical_crossentropy"):
     model = Sequential([
         layers.Conv2D(4, 3, padding="same", activation="relu"),
         layers.MaxPooling2D(2),
         layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh"),
         layers.Flatten(),
-        layers.Dense(3, activation="softmax"),
+        layers.Dense(units, activation=activation),
     ])
-    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    model.compile(optimizer="sgd", loss=loss)
     model.build((None, *x_shape[1:]))
     rng = np.random.default_rng(seed)
     model.set_weights([rng.standard_normal(w.shape) * 0.5 for w in model.get_weights()])
@@ -334,10 +334,19 @@ def _check_model_trace(model, x, y):
     return records, checked
 
 
-def test_model_trace_gradients_match_finite_differences():
+@pytest.mark.parametrize(
+    "units, activation, loss, y",
+    [
+        (3, "softmax", "categorical_crossentropy", np.eye(3)[[0, 2, 1]]),  # fused: backward starts at the logits
+        (3, "softmax", "sparse_categorical_crossentropy", np.array([0, 2, 1])),
+        (1, "sigmoid", "binary_crossentropy", np.array([[1.0], [0.0], [1.0]])),
+        (3, "softmax", "mse", np.eye(3)[[0, 2, 1]]),  # not fused: through the softmax's own gradient
+    ],
+    ids=["categorical", "sparse", "binary", "mse-softmax"],
+)
+def test_model_trace_gradients_match_finite_differences(units, activation, loss, y):
     x = randn(3, 8, 8, 2, seed=20)
-    y = np.eye(3)[[0, 2, 1]]
-    model = _small_model(x.shape, seed=21)
+    model = _small_model(x.shape, seed=21, units=units, activation=activation, loss=loss)
     records, checked = _check_model_trace(model, x, y)
     assert checked == 6
     pre = records[0].preactivation

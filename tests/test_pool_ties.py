@@ -87,7 +87,7 @@ def test_all_equal_overlapping_windows_accumulate():
 
 
 def test_shared_maximum_of_overlapping_windows_gets_both_gradients():
-    """3x3 windows, stride 2, on 5x5: the centre cell (2,2) is in all four windows and is the unique max."""
+    """3x3 windows, stride 2, on 5x5: the centre cell (2,2) is in all four windows, tied with two corners."""
     x = np.zeros((5, 5))
     x[2, 2] = 9.0
     x[0, 0] = x[0, 4] = 9.0  # ties with the centre, but earlier in windows (0,0) and (0,1)
@@ -95,8 +95,7 @@ def test_shared_maximum_of_overlapping_windows_gets_both_gradients():
     dx = pool_dx(x, (3, 3), (2, 2), "valid", dy)
     expected = np.zeros((5, 5))
     expected[0, 0] = 1.0  # window (0,0): (0,0) comes before (2,2)
-    expected[0, 4] = 0.0  # window (0,1) covers columns 2..4: (0,4) comes after... no, row 0 first
-    expected[0, 4] = 2.0  # ... row 0 is scanned first, so (0,4) wins window (0,1)
+    expected[0, 4] = 2.0  # window (0,1), columns 2..4: row 0 is scanned first, so (0,4) beats (2,2)
     expected[2, 2] = 4.0 + 8.0  # windows (1,0) and (1,1): the centre is the first maximum
     np.testing.assert_array_equal(dx, expected)
 
@@ -150,7 +149,7 @@ def test_global_max_pooling_two_maxima_per_channel():
     layer = layers.GlobalMaxPooling2D()
     x = np.zeros((2, 3, 4, 2))
     x[0, 2, 0, 0] = x[0, 1, 2, 0] = 4.0  # row-major: (1,2) comes before (2,0)
-    x[0, 0, 3, 1] = x[0, 1, 0, 1] = -0.0 + 1.0  # (0,3) before (1,0)
+    x[0, 0, 3, 1] = x[0, 1, 0, 1] = 1.0  # (0,3) before (1,0)
     x[1, :, :, :] = -1.0
     x[1, 2, 3, 0] = x[1, 2, 2, 0] = 0.5  # same row: (2,2) before (2,3)
     y = layer(x)

@@ -33,6 +33,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, received {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, received {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -60,7 +70,7 @@ def build_parser() -> Parser:
     train.add_argument("--learning-rate", type=positive_float, help="learning rate (default: the optimizer's Keras default)")
     train.add_argument("--kernel-initializer", default="glorot_uniform", help="e.g. glorot_uniform, he_normal, zeros")
     train.add_argument("--activation", help="hidden-layer activation (default: the recipe's: relu / tanh)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--seed", type=non_negative_int, default=0, help="random seed (default: 0)")
     train.add_argument("--limit", type=positive_int, help="use only the first N training images")
     train.add_argument("--out", help="run folder (default: runs/<dataset>-<model>-<time>)")
     train.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint")
@@ -85,10 +95,19 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as e:
-        print(str(e), file=sys.stderr)
+        print(one_line(str(e)), file=sys.stderr)
     except (ConvscopeFileError, ValueError, TypeError, OSError, ImportError) as e:
-        print(f"convscope: error: {e}", file=sys.stderr)
+        print(one_line(f"convscope: error: {e}"), file=sys.stderr)
+    except KeyboardInterrupt:
+        # Ctrl-C outside training (loading data, saving, evaluating): no traceback.
+        print("convscope: interrupted", file=sys.stderr)
+        return 130
     return 2
+
+
+def one_line(message: str) -> str:
+    """Errors are reported in one line: a multi-line message (e.g. a failed download's) is joined with "; "."""
+    return "; ".join(line.strip() for line in message.splitlines() if line.strip())
 
 
 def load_dataset(name: str, announce_fallback: bool = False):

@@ -27,6 +27,8 @@ def load_digit(path) -> np.ndarray:
     except ImportError as e:
         raise ImportError("Reading images needs Pillow: pip install 'convscope[images]'") from e
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise DataFileError(f"{path!r} is a folder, not an image file")
     if not os.path.isfile(path):
         raise DataFileError(f"Image file {path!r} does not exist")
     if os.path.getsize(path) > MAX_FILE_BYTES:

@@ -224,11 +224,13 @@ class Sequential:
             return (*fused.value_and_gradient(y, self._layers[-1].preactivation), True)
         return (*loss.value_and_gradient(y, y_pred), False)
 
-    def backward(self, grad, grad_is_preactivation: bool = False):
-        """Run every layer's backward in reverse order; returns dL/d(input)."""
+    def backward(self, grad, grad_is_preactivation: bool = False, need_input_grad: bool = True):
+        """Run every layer's backward in reverse order; returns dL/d(input) (None if not ``need_input_grad``)."""
+        last = len(self._layers) - 1
         for i, layer in enumerate(reversed(self._layers)):
-            if i == 0 and grad_is_preactivation:
-                grad = layer.backward(grad, dy_is_preactivation=True)
+            if isinstance(layer, ActivatedLayer):
+                fused = i == 0 and grad_is_preactivation
+                grad = layer.backward(grad, dy_is_preactivation=fused, need_dx=need_input_grad or i < last)
             else:
                 grad = layer.backward(grad)
         return grad
@@ -237,7 +239,7 @@ class Sequential:
         """One optimizer step on one batch; returns (loss, predictions)."""
         y_pred = self.forward(backend.cast(x), training=True)
         value, grad, fused = self._loss_and_grad(self.loss, y, y_pred)
-        self.backward(grad, fused)
+        self.backward(grad, fused, need_input_grad=False)  # nothing uses dL/dx of the data
         self.optimizer.apply(self.trainable_parameters)
         return float(value), y_pred
 

@@ -122,13 +122,19 @@ def write_history(run_dir, history: dict) -> None:
 
 
 def start(cfg: RunConfig, run_dir):
-    """A fresh run: seed, build the model, write ``config.json``. Returns the model."""
-    os.makedirs(run_dir, exist_ok=True)
+    """A fresh run: seed, build the model, write ``config.json``. Returns the model.
+
+    The configuration is checked (by building the model) before the folder is
+    created, so a bad setting leaves no empty run folder behind.
+    """
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise ValueError(f"{run_dir!r} is a file, not a run folder; choose another --out")
     if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
         raise ValueError(f"{run_dir!r} already holds a run; resume it with --resume or choose another --out")
     utils.set_random_seed(cfg.seed)
     layers.clear_session()
     model = build_model(cfg)
+    os.makedirs(run_dir, exist_ok=True)
     record = {"run": asdict(cfg), "model": model.get_config(), "convscope": __version__,
               "numpy": backend.xp.__version__, "python": platform.python_version(), "floatx": backend.floatx()}
     write_text(os.path.join(run_dir, CONFIG), json.dumps(record, indent=1))
@@ -144,7 +150,22 @@ def resume(run_dir):
         cfg = RunConfig(**json.load(f)["run"])
     model, state = load_checkpoint(os.path.join(run_dir, CHECKPOINT))
     backend.set_rng_state(state["rng_state"])
+    remove_stale_temp_files(run_dir)
     return cfg, model, state["epochs_done"], state["history"]
+
+
+def remove_stale_temp_files(run_dir) -> list[str]:
+    """Delete the hidden ``.NAME.*.tmp`` files that ``atomic_write`` leaves when a run is killed mid-write."""
+    removed = []
+    for folder in (run_dir, os.path.join(run_dir, "filters")):
+        if not os.path.isdir(folder):
+            continue
+        for name in os.listdir(folder):
+            path = os.path.join(folder, name)
+            if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(path):
+                os.remove(path)
+                removed.append(path)
+    return removed
 
 
 def _jsonable(state: dict) -> dict:

@@ -23,7 +23,7 @@ class Activation(ActivatedLayer):
     def forward(self, x, training: bool = False):
         return self.activate(x)
 
-    def backward_linear(self, dz):
+    def backward_linear(self, dz, need_dx: bool = True):
         return dz
 
 
@@ -67,7 +67,7 @@ class ReLU(ActivatedLayer):
     def forward(self, x, training: bool = False):
         return self.activate(x)
 
-    def backward_linear(self, dz):
+    def backward_linear(self, dz, need_dx: bool = True):
         return dz
 
     def get_config(self) -> dict:

@@ -209,14 +209,15 @@ class ActivatedLayer(Layer):
         self.output = z if self.activation.name == "linear" else self.activation(z)
         return self.output
 
-    def backward(self, dy, dy_is_preactivation: bool = False):
+    def backward(self, dy, dy_is_preactivation: bool = False, need_dx: bool = True):
         if dy_is_preactivation or self.activation.name == "linear":
             dz = dy
         else:
             dz = self.activation.gradient(self.preactivation, self.output, dy)
-        return self.backward_linear(dz)
+        return self.backward_linear(dz, need_dx)
 
-    def backward_linear(self, dz):
+    def backward_linear(self, dz, need_dx: bool = True):
+        """Parameter gradients from dL/dz; returns dL/dx, or None when ``need_dx`` is False (a first layer)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:

@@ -107,9 +107,10 @@ class Conv2D(ActivatedLayer):
         self._x_shape = x.shape
         return self.activate(z)
 
-    def backward_linear(self, dz):
+    def backward_linear(self, dz, need_dx: bool = True):
         dx, dkernel, dbias = conv2d_backward(
-            dz, self._cols, self._x_shape, self.kernel.value, self.strides, self.pads, self.dilation_rate, self.groups
+            dz, self._cols, self._x_shape, self.kernel.value, self.strides, self.pads, self.dilation_rate, self.groups,
+            need_dx=need_dx,
         )
         self.kernel.grad[...] = dkernel
         if self.use_bias:

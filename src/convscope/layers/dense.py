@@ -67,13 +67,13 @@ class Dense(ActivatedLayer):
             z += self.bias.value
         return self.activate(z)
 
-    def backward_linear(self, dz):
+    def backward_linear(self, dz, need_dx: bool = True):
         x2 = self._x.reshape(-1, self._x.shape[-1])
         dz2 = dz.reshape(-1, self.units)
         self.kernel.grad[...] = x2.T @ dz2
         if self.use_bias:
             self.bias.grad[...] = dz2.sum(axis=0)
-        return dz @ self.kernel.value.T
+        return dz @ self.kernel.value.T if need_dx else None
 
     def get_config(self) -> dict:
         return {

@@ -17,7 +17,7 @@ In inference the op is affine per channel: dx = dy * gamma / sqrt(moving_var + e
 from __future__ import annotations
 
 from .. import backend, initializers
-from .base import Layer
+from .base import Layer, lookup
 
 
 class BatchNormalization(Layer):
@@ -43,12 +43,17 @@ class BatchNormalization(Layer):
         if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
             raise ValueError(f'{owner}: argument "epsilon" must be a number > 0, received {epsilon!r}')
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
-        self.center, self.scale = bool(center), bool(scale)
+        for arg, value in (("center", center), ("scale", scale)):
+            if not isinstance(value, bool):
+                raise TypeError(f'{owner}: argument "{arg}" must be a bool, received {value!r}')
+        self.center, self.scale = center, scale
         self.initializers = {
-            "gamma": initializers.get(gamma_initializer),
-            "beta": initializers.get(beta_initializer),
-            "moving_mean": initializers.get(moving_mean_initializer),
-            "moving_variance": initializers.get(moving_variance_initializer),
+            "gamma": lookup(initializers.get, gamma_initializer, "gamma_initializer", owner),
+            "beta": lookup(initializers.get, beta_initializer, "beta_initializer", owner),
+            "moving_mean": lookup(initializers.get, moving_mean_initializer, "moving_mean_initializer", owner),
+            "moving_variance": lookup(
+                initializers.get, moving_variance_initializer, "moving_variance_initializer", owner
+            ),
         }
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 

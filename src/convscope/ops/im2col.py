@@ -63,6 +63,22 @@ def im2col(x, window, strides, dilation, pads, pad_value=0.0):
     return backend.xp.ascontiguousarray(view)
 
 
+def window_cells(x_padded, window, strides, dilation, out_hw):
+    """The KH*KW views (N, OH, OW, C) of a padded input, one per window position (i, j), row-major.
+
+    View k = i*KW + j holds, for every output position, the input cell at offset
+    (i*dh, j*dw) inside its window. Looping over these views (never over pixels)
+    is how pooling, col2im and any window-wise op stay vectorized without copying.
+    """
+    oh, ow = out_hw
+    return [
+        x_padded[:, i * dilation[0] : i * dilation[0] + strides[0] * oh : strides[0],
+                 j * dilation[1] : j * dilation[1] + strides[1] * ow : strides[1], :]
+        for i in range(window[0])
+        for j in range(window[1])
+    ]
+
+
 def col2im(dcols, input_shape, window, strides, dilation, pads):
     """Add window gradients ``dcols`` (N, OH, OW, KH, KW, C) back onto an input of ``input_shape``.
 
@@ -70,15 +86,14 @@ def col2im(dcols, input_shape, window, strides, dilation, pads):
     (and every position in it) that saw the cell; padding cells are dropped.
     """
     n, h, w, c = input_shape
-    _, oh, ow = dcols.shape[:3]
-    hp, wp = padded_hw((h, w), pads)
-    dx = backend.xp.zeros((n, hp, wp, c), dtype=dcols.dtype)
-    for i in range(window[0]):
-        r0 = i * dilation[0]
-        for j in range(window[1]):
-            c0 = j * dilation[1]
-            dx[:, r0 : r0 + strides[0] * oh : strides[0], c0 : c0 + strides[1] * ow : strides[1], :] += dcols[
-                :, :, :, i, j, :
-            ]
+    dx = backend.xp.zeros((n, *padded_hw((h, w), pads), c), dtype=dcols.dtype)
+    cells = window_cells(dx, window, strides, dilation, dcols.shape[1:3])
+    for k, cell in enumerate(cells):
+        cell += dcols[:, :, :, k // window[1], k % window[1], :]
+    return crop_padding(dx, pads, (h, w))
+
+
+def crop_padding(x_padded, pads, hw):
+    """The unpadded (N, H, W, C) part of a padded array (a view)."""
     (top, _), (left, _) = pads
-    return dx[:, top : top + h, left : left + w, :]
+    return x_padded[:, top : top + hw[0], left : left + hw[1], :]

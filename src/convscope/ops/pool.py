@@ -22,43 +22,66 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from .im2col import col2im, im2col
+from .im2col import crop_padding, out_hw_from_pads, pad_nhwc, padded_hw, window_cells
 
 _NO_DILATION = (1, 1)
 
 
+def _cells(x, pool_size, strides, pads, pad_value):
+    x_padded = pad_nhwc(x, pads, pad_value)
+    out_hw = out_hw_from_pads(x.shape[1:3], pool_size, strides, _NO_DILATION, pads)
+    return window_cells(x_padded, pool_size, strides, _NO_DILATION, out_hw)
+
+
+def _scatter(parts, x_shape, pool_size, strides, pads):
+    """dx (N, H, W, C) from one (N, OH, OW, C) gradient per window position; overlaps add up."""
+    n, h, w, c = x_shape
+    dx = backend.xp.zeros((n, *padded_hw((h, w), pads), c), dtype=parts[0].dtype)
+    out_hw = parts[0].shape[1:3]
+    for cell, part in zip(window_cells(dx, pool_size, strides, _NO_DILATION, out_hw), parts):
+        cell += part
+    return crop_padding(dx, pads, (h, w))
+
+
 def max_pool2d_forward(x, pool_size, strides, pads):
-    """Returns ``(y, argmax)``; argmax (N, OH, OW, C) is the winner's flat index in its window."""
+    """Returns ``(y, argmax)``; argmax (N, OH, OW, C) is the winner's flat index in its window.
+
+    One pass per window position: a cell replaces the running maximum only when
+    strictly greater, so the first maximum (row-major) wins ties.
+    """
     xp = backend.xp
-    cols = im2col(x, pool_size, strides, _NO_DILATION, pads, pad_value=-xp.inf)
-    n, oh, ow, ph, pw, c = cols.shape
-    flat = cols.reshape(n, oh, ow, ph * pw, c)
-    argmax = flat.argmax(axis=3)
-    y = xp.take_along_axis(flat, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+    cells = _cells(x, pool_size, strides, pads, -xp.inf)
+    y = cells[0].copy()
+    argmax = xp.zeros(y.shape, dtype=xp.uint8 if len(cells) < 256 else xp.int32)
+    for k, cell in enumerate(cells[1:], start=1):
+        better = cell > y
+        xp.copyto(y, cell, where=better)
+        xp.copyto(argmax, k, where=better, casting="unsafe")
     return y, argmax
 
 
 def max_pool2d_backward(dy, argmax, x_shape, pool_size, strides, pads):
     """dx (N, H, W, C): ``dy`` routed to each window's arg-max cell."""
-    n, oh, ow, c = dy.shape
-    ph, pw = pool_size
-    dcols = backend.xp.zeros((n, oh, ow, ph * pw, c), dtype=dy.dtype)
-    backend.xp.put_along_axis(dcols, argmax[:, :, :, None, :], dy[:, :, :, None, :], axis=3)
-    return col2im(dcols.reshape(n, oh, ow, ph, pw, c), x_shape, pool_size, strides, _NO_DILATION, pads)
+    xp = backend.xp
+    parts = [xp.where(argmax == k, dy, 0).astype(dy.dtype, copy=False) for k in range(pool_size[0] * pool_size[1])]
+    return _scatter(parts, x_shape, pool_size, strides, pads)
 
 
 def window_counts(hw, pool_size, strides, pads, dtype):
     """(1, OH, OW, 1): how many real (unpadded) cells each window covers."""
     ones = backend.xp.ones((1, hw[0], hw[1], 1), dtype=dtype)
-    return im2col(ones, pool_size, strides, _NO_DILATION, pads).sum(axis=(3, 4))
+    return sum(_cells(ones, pool_size, strides, pads, 0.0))
 
 
 def avg_pool2d_forward(x, pool_size, strides, pads, counts=None):
     """y (N, OH, OW, C): window sums over real cells divided by ``counts`` (see ``window_counts``)."""
     if counts is None:
         counts = window_counts(x.shape[1:3], pool_size, strides, pads, x.dtype)
-    cols = im2col(x, pool_size, strides, _NO_DILATION, pads)
-    return cols.sum(axis=(3, 4)) / counts
+    cells = _cells(x, pool_size, strides, pads, 0.0)
+    total = cells[0].copy()
+    for cell in cells[1:]:
+        total += cell
+    return total / counts
 
 
 def avg_pool2d_backward(dy, x_shape, pool_size, strides, pads, counts=None):
@@ -66,6 +89,4 @@ def avg_pool2d_backward(dy, x_shape, pool_size, strides, pads, counts=None):
     if counts is None:
         counts = window_counts(x_shape[1:3], pool_size, strides, pads, dy.dtype)
     share = dy / counts
-    n, oh, ow, c = dy.shape
-    dcols = backend.xp.broadcast_to(share[:, :, :, None, None, :], (n, oh, ow, pool_size[0], pool_size[1], c))
-    return col2im(dcols, x_shape, pool_size, strides, _NO_DILATION, pads)
+    return _scatter([share] * (pool_size[0] * pool_size[1]), x_shape, pool_size, strides, pads)

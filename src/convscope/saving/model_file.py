@@ -25,7 +25,7 @@ import zipfile
 
 from .. import backend, losses, metrics, optimizers
 from ..errors import ModelFileError
-from ..layers import deserialize
+from ..layers import InputLayer, deserialize
 from .atomic import atomic_write
 
 FORMAT = "convscope.model"
@@ -89,7 +89,11 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
     from ..models import Sequential
 
     try:
-        model = Sequential([deserialize(spec) for spec in config["model"]["layers"]], name=config["model"].get("name"))
+        layers = [deserialize(spec) for spec in config["model"]["layers"]]
+        if any(isinstance(layer, InputLayer) for layer in layers):
+            # Sequential would build (allocate) every later layer on the spot, before any size is checked.
+            raise ValueError('an InputLayer in "layers"; the input shape belongs in "input_shape"')
+        model = Sequential(layers, name=config["model"].get("name"))
         input_shape = config["model"].get("input_shape")
         if not isinstance(input_shape, list):
             raise ValueError(f"input_shape must be a list of sizes, received {input_shape!r}")
@@ -133,7 +137,7 @@ def _read_config(zf, members, path) -> dict:
         raise ModelFileError(f"{path!r}: config.json declares {info.file_size} bytes, more than the {MAX_CONFIG_BYTES} allowed")
     try:
         config = json.loads(zf.read(info).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # RecursionError: absurdly deep nesting
         raise ModelFileError(f"{path!r}: config.json is not valid JSON: {e}") from e
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{path!r} is not a convscope model file (config.json has no \"format\": \"{FORMAT}\")")
