@@ -212,7 +212,8 @@ def test_train_writes_run_folder(trained):
     assert lines[1] == 'Model: "keras_convnet"'
     assert "Total params: 34,826" in result.stdout
     assert result.stdout.index("Total params") < result.stdout.index("Epoch 1/2")
-    assert re.fullmatch(r"Test accuracy: (0\.\d{4}|1\.0000) \(loss \d+\.\d{4}\) on 1000 mnist-sample test images", lines[-1])
+    assert re.fullmatch(r"Test accuracy: (0\.\d{4}|1\.0000) \(loss \d+\.\d{4}\) on 1000 mnist-sample test images",
+                        lines[-1])
     assert sum(line.startswith("Epoch ") for line in lines) == epochs
     accuracy = float(lines[-1].split()[2])
     assert accuracy > 0.9, "2 epochs on the 10,000-image sample should pass 90%"
@@ -372,7 +373,13 @@ def test_predict_png_digits(trained, digit_pngs, cli_env):
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert len(lines) == len(digit_pngs)
-    for line, (path, label) in zip(lines, digit_pngs):
+    # The printed probabilities are the model's on the picture as MNIST-style floats in [0, 1].
+    from convscope.images import load_digit
+
+    model = convscope.load_model(run_dir / "model.convscope", compile=False)
+    digits = np.stack([load_digit(p) for p, _ in digit_pngs]).astype("float32")[..., None] / 255.0
+    expected = model.predict(digits, verbose=0)
+    for line, (path, label), want in zip(lines, digit_pngs, expected):
         m = PROB_RE.match(line)
         assert m, f"unexpected output line {line!r}"
         assert m["path"] == str(path)
@@ -380,6 +387,7 @@ def test_predict_png_digits(trained, digit_pngs, cli_env):
         assert [int(item.split(":")[0]) for item in m["probs"].split()] == list(range(10))
         assert sum(probs) == pytest.approx(1.0, abs=0.01)
         assert int(m["digit"]) == int(np.argmax(probs))
+        np.testing.assert_allclose(probs, want, atol=0.0006, err_msg=line)
         assert int(m["digit"]) == label, f"{path.name}: predicted {m['digit']}, label {label}\n{line}"
 
 

@@ -54,11 +54,12 @@ def positive_float(text: str) -> float:
 
 
 def build_parser() -> Parser:
-    parser = Parser(prog="convscope", description="Train, inspect and run convolutional networks that you can see inside.")
+    parser = Parser(prog="convscope", description="Train, inspect and run convolutional networks that you can see inside.",
+                    allow_abbrev=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
-    train = sub.add_parser("train", help="train a model from scratch (or resume a run) and write a run folder",
+    train = sub.add_parser("train", allow_abbrev=False, help="train a model from scratch (or resume a run) and write a run folder",
                            description="Train the Keras MNIST convnet (or LeNet-5) and write a run folder: final model, "
                            "per-epoch checkpoints, history, filter snapshots. With no arguments: full MNIST if it can "
                            "be found or downloaded, else the offline sample.")
@@ -76,15 +77,15 @@ def build_parser() -> Parser:
     train.add_argument("--resume", metavar="DIR", help="continue the interrupted run in DIR from its last checkpoint")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="0 silent, 1 progress bar, 2 one line per epoch")
 
-    evaluate = sub.add_parser("evaluate", help="loss and accuracy of a model on a test set")
+    evaluate = sub.add_parser("evaluate", allow_abbrev=False, help="loss and accuracy of a model on a test set")
     evaluate.add_argument("model", help="a model file (.convscope)")
     evaluate.add_argument("--dataset", choices=DATASETS, default="mnist", help="test set (default: mnist)")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
 
-    summary = sub.add_parser("summary", help="print a model's layers, output shapes and parameter counts")
+    summary = sub.add_parser("summary", allow_abbrev=False, help="print a model's layers, output shapes and parameter counts")
     summary.add_argument("model", help="a model file (.convscope)")
 
-    predict = sub.add_parser("predict", help="classify pictures of digits (PNG, JPEG, ...)")
+    predict = sub.add_parser("predict", allow_abbrev=False, help="classify pictures of digits (PNG, JPEG, ...)")
     predict.add_argument("model", help="a model file (.convscope)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each, any size")
     return parser
@@ -132,6 +133,10 @@ def cmd_train(args) -> int:
     from . import runs
 
     if args.resume:
+        changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+                   if k not in ("command", "resume", "verbose") and v != TRAIN_DEFAULTS[k]]
+        if changed:
+            raise ValueError(f"--resume continues a run with its saved settings; do not combine it with {', '.join(changed)}")
         if os.path.exists(os.path.join(args.resume, runs.FINAL_MODEL)):
             raise ValueError(f"the run in {args.resume!r} already finished ({runs.FINAL_MODEL} exists)")
         cfg, model, epochs_done, history = runs.resume(args.resume)
@@ -216,6 +221,8 @@ def cmd_predict(args) -> int:
         print(f"{path}: {int(p.argmax())}  (probabilities {ranked})")
     return 0
 
+
+TRAIN_DEFAULTS = vars(build_parser().parse_args(["train"]))
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "predict": cmd_predict}
 

@@ -23,6 +23,7 @@ def atomic_write(path, mode: str = "wb"):
     except OSError as e:
         raise OSError(e.errno, f"Cannot write {path!r}: {e.strerror}") from e
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model should get the usual permissions
         with os.fdopen(fd, mode) as f:
             yield f
             f.flush()
@@ -35,6 +36,12 @@ def atomic_write(path, mode: str = "wb"):
             raise OSError(e.errno, f"Cannot write {path!r}: {e.strerror}; the previous file is unchanged") from e
         raise
     _fsync_folder(folder)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_folder(folder: str) -> None:
