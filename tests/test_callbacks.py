@@ -334,15 +334,26 @@ def test_terminate_on_nan_with_a_huge_learning_rate(capsys):
     assert f"Epoch 1, batch {rec.batches - 1}: invalid loss" in out and "terminating training" in out
 
 
+class PoisonAfterBatch(convscope.callbacks.Callback):
+    """Sets the first kernel to NaN at the end of batch ``batch``, so the next batch's loss is NaN."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.batch = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.batch:
+            self.model.layers[0].kernel.value[...] = np.nan
+
+
 def test_terminate_on_nan_names_the_batch(capsys):
-    """A NaN target in the third batch makes the loss NaN exactly there."""
+    """Weights poisoned after batch 1 make the loss NaN exactly at batch 2."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(20, 4)).astype(np.float32)
     y = rng.normal(size=(20, 1)).astype(np.float32)
-    y[9, 0] = np.nan  # batch 2 of size 4
     rec = Recorder()
     history = regression_model(0.01).fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0,
-                                         callbacks=[TerminateOnNaN(), rec])
+                                         callbacks=[PoisonAfterBatch(1), TerminateOnNaN(), rec])
     assert rec.batches == 3 and len(history.epoch) == 1
     assert "Epoch 1, batch 2: invalid loss nan, terminating training" in capsys.readouterr().out
 

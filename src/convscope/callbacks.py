@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 
 class Callback:
@@ -162,6 +163,7 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         steps = self.params.get("steps")
+        self.start = time.perf_counter()
         print(f"Epoch {epoch + 1}/{self.params.get('epochs')}", flush=True)
         self.bar = None
         if self.verbose == 1:
@@ -182,14 +184,15 @@ class ProgbarLogger(Callback):
             self.bar.set_postfix_str(format_logs(logs), refresh=False)
             self.bar.close()
         else:
-            seconds = logs.get("time", 0.0) if logs else 0.0
-            print(f"{self.params.get('steps')}/{self.params.get('steps')} - {seconds:.0f}s - {format_logs(logs)}",
+            steps = self.params.get("steps")
+            seconds = time.perf_counter() - self.start
+            print(f"{steps}/{steps} - {seconds:.0f}s - {1000 * seconds / steps:.0f}ms/step - {format_logs(logs)}",
                   flush=True)
 
 
 def format_logs(logs) -> str:
     """``accuracy: 0.9712 - loss: 0.0934 - val_accuracy: ...`` in Keras's order (train first, then val)."""
-    items = [(k, v) for k, v in (logs or {}).items() if k != "time"]
+    items = list((logs or {}).items())
     items.sort(key=lambda kv: (kv[0].startswith("val_"), kv[0]))
     return " - ".join(f"{k}: {v:.4f}" for k, v in items)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from dataclasses import dataclass, field
 
 from . import backend, losses, metrics as metrics_module, optimizers
@@ -178,6 +177,8 @@ class Sequential:
                 f'Sequential "{self.name}": "{arg_x}" and "{arg_y}" must have the same number of samples, '
                 f"received {arg_x}: {len(x)} and {arg_y}: {y.shape[0] if y.ndim else 'a scalar'}"
             )
+        if y.dtype.kind == "f" and not backend.xp.isfinite(y).all():
+            raise ValueError(f'Sequential "{self.name}": argument "{arg_y}" contains NaN or infinite values')
         # One pass over all targets with the loss's own checks, so a bad label fails before training starts.
         probe = backend.xp.full((len(y), *self.output_shape[1:]), 0.5, dtype=backend.floatx())
         try:
@@ -286,7 +287,6 @@ class Sequential:
         return history
 
     def _train_epoch(self, x, y, batch_size, shuffle, cbs) -> dict:
-        start = time.perf_counter()
         order = backend.global_rng().permutation(len(x)) if shuffle else None
         for metric in self.metrics:
             metric.reset()
@@ -304,7 +304,7 @@ class Sequential:
             _each(cbs, "on_train_batch_end", step, logs)
             if self.stop_training:
                 break
-        return {**logs, "time": time.perf_counter() - start}
+        return logs
 
     # -- inference ----------------------------------------------------------
     def predict(self, x, batch_size=32, verbose="auto"):

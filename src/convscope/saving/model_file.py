@@ -102,7 +102,10 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
         raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
     weights = _read_arrays(zf, members, config["weights"], "weights", path, expected=declared)
     _check_expected_members(members, len(config["weights"]), len(config["optimizer_state"]), path)
+    # Building draws initial weights that the file's replace; loading must not move the global generator.
+    rng_state = backend.get_rng_state()
     model.build((None, *input_shape))
+    backend.set_rng_state(rng_state)
     model.set_weights(weights)
     if compile and config.get("compile"):
         try:
