@@ -19,6 +19,9 @@ import pytest
 from convscope import backend, layers
 from convscope.models import Sequential
 
+# Every check here runs on both the NumPy ops and the compiled kernels.
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 EPS = 1e-6
 MAX_REL_ERR = 1e-6
 

@@ -31,6 +31,9 @@ from convscope.ops.shapes import (
     same_padding,
 )
 
+# Every check here runs on both the NumPy ops and the compiled kernels.
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-5), np.float64: dict(rtol=1e-12, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
 

@@ -14,6 +14,9 @@ from convscope.ops import reference
 from convscope.ops.pool import max_pool2d_backward, max_pool2d_forward
 from convscope.ops.shapes import paddings_2d
 
+# Every check here runs on both the NumPy ops and the compiled kernels.
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 
 def pool_dx(x2d, pool, strides, padding, dy2d):
     """dx of MaxPooling2D for one image and one channel, through the layer (fast op) and the loop reference."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 from numpy.lib.stride_tricks import as_strided
 
 from .. import backend
+from . import jit
 
 
 def pad_nhwc(x, pads, value=0.0):
@@ -59,8 +60,12 @@ def out_hw_from_pads(hw, window, strides, dilation, pads):
 def im2col(x, window, strides, dilation, pads, pad_value=0.0):
     """The windows of ``x`` (N, H, W, C) as a contiguous array (N, OH, OW, KH, KW, C)."""
     out_hw = out_hw_from_pads(x.shape[1:3], window, strides, dilation, pads)
-    view = window_view(pad_nhwc(x, pads, pad_value), window, strides, dilation, out_hw)
-    return backend.xp.ascontiguousarray(view)
+    x_padded = pad_nhwc(x, pads, pad_value)
+    if jit.enabled():
+        cols = backend.xp.empty((x.shape[0], *out_hw, *window, x.shape[3]), dtype=x.dtype)
+        jit.im2col(backend.xp.ascontiguousarray(x_padded), cols, tuple(strides), tuple(dilation))
+        return cols
+    return backend.xp.ascontiguousarray(window_view(x_padded, window, strides, dilation, out_hw))
 
 
 def window_cells(x_padded, window, strides, dilation, out_hw):
@@ -87,6 +92,9 @@ def col2im(dcols, input_shape, window, strides, dilation, pads):
     """
     n, h, w, c = input_shape
     dx = backend.xp.zeros((n, *padded_hw((h, w), pads), c), dtype=dcols.dtype)
+    if jit.enabled():
+        jit.col2im(backend.xp.ascontiguousarray(dcols), dx, tuple(strides), tuple(dilation))
+        return crop_padding(dx, pads, (h, w))
     cells = window_cells(dx, window, strides, dilation, dcols.shape[1:3])
     for k, cell in enumerate(cells):
         cell += dcols[:, :, :, k // window[1], k % window[1], :]

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 from .. import backend
+from . import jit
 from .im2col import crop_padding, out_hw_from_pads, pad_nhwc, padded_hw, window_cells
 
 _NO_DILATION = (1, 1)
@@ -50,6 +51,12 @@ def max_pool2d_forward(x, pool_size, strides, pads):
     strictly greater, so the first maximum (row-major) wins ties.
     """
     xp = backend.xp
+    if jit.enabled():
+        out_hw = out_hw_from_pads(x.shape[1:3], pool_size, strides, _NO_DILATION, pads)
+        y = xp.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
+        argmax = xp.empty(y.shape, dtype=xp.int32)
+        jit.max_pool(xp.ascontiguousarray(pad_nhwc(x, pads, -xp.inf)), y, argmax, tuple(pool_size), tuple(strides))
+        return y, argmax
     cells = _cells(x, pool_size, strides, pads, -xp.inf)
     y = cells[0].copy()
     argmax = xp.zeros(y.shape, dtype=xp.uint8 if len(cells) < 256 else xp.int32)
@@ -63,6 +70,11 @@ def max_pool2d_forward(x, pool_size, strides, pads):
 def max_pool2d_backward(dy, argmax, x_shape, pool_size, strides, pads):
     """dx (N, H, W, C): ``dy`` routed to each window's arg-max cell."""
     xp = backend.xp
+    if jit.enabled():
+        n, h, w, c = x_shape
+        dx = xp.zeros((n, *padded_hw((h, w), pads), c), dtype=dy.dtype)
+        jit.max_pool_backward(xp.ascontiguousarray(dy), argmax, dx, tuple(pool_size), tuple(strides))
+        return crop_padding(dx, pads, (h, w))
     parts = [xp.where(argmax == k, dy, 0).astype(dy.dtype, copy=False) for k in range(pool_size[0] * pool_size[1])]
     return _scatter(parts, x_shape, pool_size, strides, pads)
 

@@ -1,0 +1,106 @@
+"""Compiled loops (Numba) for the memory-bound glue around the matrix products.
+
+Optional: with Numba installed (``pip install convscope[fast]``) im2col, col2im
+and max pooling run as compiled loops parallel over the batch; without it (or with
+``CONVSCOPE_JIT=0``, or ``set_enabled(False)``) the NumPy versions in ``im2col.py``
+and ``pool.py`` run. Both paths compute the same numbers and are tested against the
+loop references in ``reference.py``. These loops *are* the textbook loops; they run
+fast only because Numba compiles them. Arrays must be NumPy arrays (the kernels are
+CPU code), so they switch off when ``backend.xp`` is another array library.
+
+Shapes as in ``im2col.py``: padded input (N, Hp, Wp, C); columns (N, OH, OW, KH, KW, C).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .. import backend
+
+try:
+    import numba
+except ImportError:
+    numba = None
+
+_enabled = numba is not None and os.environ.get("CONVSCOPE_JIT", "1") != "0"
+
+
+def enabled() -> bool:
+    """True when the compiled kernels are in use."""
+    return _enabled and backend.xp is np
+
+
+def set_enabled(flag: bool) -> None:
+    """Switch the compiled kernels on (needs Numba) or off (the NumPy path)."""
+    global _enabled
+    if flag and numba is None:
+        raise ImportError("The compiled kernels need Numba: pip install 'convscope[fast]'")
+    _enabled = bool(flag)
+
+
+if numba is not None:
+    _jit = numba.njit(parallel=True, cache=True, fastmath=False)
+    prange = numba.prange
+
+    @_jit
+    def im2col(x_padded, cols, strides, dilation):
+        """cols[n, oh, ow, i, j, c] = x_padded[n, oh*sh + i*dh, ow*sw + j*dw, c]."""
+        n_, oh_, ow_, kh, kw, c_ = cols.shape
+        for n in prange(n_):
+            for oh in range(oh_):
+                for ow in range(ow_):
+                    for i in range(kh):
+                        row = oh * strides[0] + i * dilation[0]
+                        for j in range(kw):
+                            col = ow * strides[1] + j * dilation[1]
+                            for c in range(c_):
+                                cols[n, oh, ow, i, j, c] = x_padded[n, row, col, c]
+
+    @_jit
+    def col2im(dcols, dx_padded, strides, dilation):
+        """dx_padded[n, oh*sh + i*dh, ow*sw + j*dw, c] += dcols[n, oh, ow, i, j, c] (dx_padded zeroed by the caller)."""
+        n_, oh_, ow_, kh, kw, c_ = dcols.shape
+        for n in prange(n_):
+            for oh in range(oh_):
+                for ow in range(ow_):
+                    for i in range(kh):
+                        row = oh * strides[0] + i * dilation[0]
+                        for j in range(kw):
+                            col = ow * strides[1] + j * dilation[1]
+                            for c in range(c_):
+                                dx_padded[n, row, col, c] += dcols[n, oh, ow, i, j, c]
+
+    @_jit
+    def max_pool(x_padded, y, argmax, pool_size, strides):
+        """y = max over each window, argmax = the first maximum's row-major index in the window."""
+        n_, oh_, ow_, c_ = y.shape
+        for n in prange(n_):
+            for oh in range(oh_):
+                for ow in range(ow_):
+                    r0, c0 = oh * strides[0], ow * strides[1]
+                    for c in range(c_):
+                        y[n, oh, ow, c] = x_padded[n, r0, c0, c]
+                        argmax[n, oh, ow, c] = 0
+                    for i in range(pool_size[0]):
+                        for j in range(pool_size[1]):
+                            k = i * pool_size[1] + j
+                            for c in range(c_):
+                                v = x_padded[n, r0 + i, c0 + j, c]
+                                if v > y[n, oh, ow, c]:
+                                    y[n, oh, ow, c] = v
+                                    argmax[n, oh, ow, c] = k
+
+    @_jit
+    def max_pool_backward(dy, argmax, dx_padded, pool_size, strides):
+        """dx_padded[window's arg-max cell] += dy (dx_padded zeroed by the caller)."""
+        n_, oh_, ow_, c_ = dy.shape
+        for n in prange(n_):
+            for oh in range(oh_):
+                for ow in range(ow_):
+                    for c in range(c_):
+                        k = argmax[n, oh, ow, c]
+                        row = oh * strides[0] + k // pool_size[1]
+                        col = ow * strides[1] + k % pool_size[1]
+                        dx_padded[n, row, col, c] += dy[n, oh, ow, c]
