@@ -73,6 +73,11 @@ def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups=1):
     return y.reshape(n, oh, ow, f), cols
 
 
+def column_sums(a):
+    """a.sum(axis=0) of a tall (M, F) matrix, as ones(M) @ a: one BLAS call, several times faster."""
+    return backend.xp.ones(a.shape[0], dtype=a.dtype) @ a
+
+
 def conv2d_backward(dy, cols, x_shape, kernel, strides, pads, dilation, groups=1, need_dx=True):
     """Gradients of ``conv2d_forward``: returns ``(dx, dkernel, dbias)``.
 
@@ -83,10 +88,11 @@ def conv2d_backward(dy, cols, x_shape, kernel, strides, pads, dilation, groups=1
     n, oh, ow = dy.shape[:3]
     m, kk, c = n * oh * ow, kh * kw, x_shape[3]
     dy2 = dy.reshape(m, f)
-    dbias = dy2.sum(axis=0)
+    dbias = column_sums(dy2)
     if groups == 1:
-        cols2 = cols.reshape(m, -1)
-        dkernel = (cols2.T @ dy2).reshape(kernel.shape)
+        # dy^T @ cols, then transposed: the same numbers as cols^T @ dy, but BLAS is several
+        # times faster when the long summed axis meets the small output this way round.
+        dkernel = (dy2.T @ cols.reshape(m, -1)).T.reshape(kernel.shape)
         dcols = (dy2 @ kernel.reshape(-1, f).T) if need_dx else None
     else:
         dy_g = dy2.reshape(m, groups, f // groups).transpose(1, 0, 2)

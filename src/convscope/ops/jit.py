@@ -1,7 +1,7 @@
 """Compiled loops (Numba) for the memory-bound glue around the matrix products.
 
 Optional: with Numba installed (``pip install convscope[fast]``) im2col, col2im
-and max pooling run as compiled loops parallel over the batch; without it (or with
+and max pooling run as compiled loops; without it (or with
 ``CONVSCOPE_JIT=0``, or ``set_enabled(False)``) the NumPy versions in ``im2col.py``
 and ``pool.py`` run. Both paths compute the same numbers and are tested against the
 loop references in ``reference.py``. These loops *are* the textbook loops; they run
@@ -41,14 +41,15 @@ def set_enabled(flag: bool) -> None:
 
 
 if numba is not None:
-    _jit = numba.njit(parallel=True, cache=True, fastmath=False)
-    prange = numba.prange
+    # Serial loops: they are bound by memory, not arithmetic, and parallel ones (OpenMP) spin-wait
+    # between calls and steal the cores from the BLAS matrix products that follow them.
+    _jit = numba.njit(cache=True)
 
     @_jit
     def im2col(x_padded, cols, strides, dilation):
         """cols[n, oh, ow, i, j, c] = x_padded[n, oh*sh + i*dh, ow*sw + j*dw, c]."""
         n_, oh_, ow_, kh, kw, c_ = cols.shape
-        for n in prange(n_):
+        for n in range(n_):
             for oh in range(oh_):
                 for ow in range(ow_):
                     for i in range(kh):
@@ -62,7 +63,7 @@ if numba is not None:
     def col2im(dcols, dx_padded, strides, dilation):
         """dx_padded[n, oh*sh + i*dh, ow*sw + j*dw, c] += dcols[n, oh, ow, i, j, c] (dx_padded zeroed by the caller)."""
         n_, oh_, ow_, kh, kw, c_ = dcols.shape
-        for n in prange(n_):
+        for n in range(n_):
             for oh in range(oh_):
                 for ow in range(ow_):
                     for i in range(kh):
@@ -76,7 +77,7 @@ if numba is not None:
     def max_pool(x_padded, y, argmax, pool_size, strides):
         """y = max over each window, argmax = the first maximum's row-major index in the window."""
         n_, oh_, ow_, c_ = y.shape
-        for n in prange(n_):
+        for n in range(n_):
             for oh in range(oh_):
                 for ow in range(ow_):
                     r0, c0 = oh * strides[0], ow * strides[1]
@@ -96,7 +97,7 @@ if numba is not None:
     def max_pool_backward(dy, argmax, dx_padded, pool_size, strides):
         """dx_padded[window's arg-max cell] += dy (dx_padded zeroed by the caller)."""
         n_, oh_, ow_, c_ = dy.shape
-        for n in prange(n_):
+        for n in range(n_):
             for oh in range(oh_):
                 for ow in range(ow_):
                     for c in range(c_):

@@ -75,7 +75,7 @@ def max_pool2d_backward(dy, argmax, x_shape, pool_size, strides, pads):
         dx = xp.zeros((n, *padded_hw((h, w), pads), c), dtype=dy.dtype)
         jit.max_pool_backward(xp.ascontiguousarray(dy), argmax, dx, tuple(pool_size), tuple(strides))
         return crop_padding(dx, pads, (h, w))
-    parts = [xp.where(argmax == k, dy, 0).astype(dy.dtype, copy=False) for k in range(pool_size[0] * pool_size[1])]
+    parts = [dy * (argmax == k) for k in range(pool_size[0] * pool_size[1])]
     return _scatter(parts, x_shape, pool_size, strides, pads)
 
 
