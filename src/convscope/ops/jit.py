@@ -100,8 +100,10 @@ if numba is not None:
         for n in range(n_):
             for oh in range(oh_):
                 for ow in range(ow_):
-                    for c in range(c_):
-                        k = argmax[n, oh, ow, c]
-                        row = oh * strides[0] + k // pool_size[1]
-                        col = ow * strides[1] + k % pool_size[1]
-                        dx_padded[n, row, col, c] += dy[n, oh, ow, c]
+                    for i in range(pool_size[0]):
+                        for j in range(pool_size[1]):
+                            k = i * pool_size[1] + j
+                            row, col = oh * strides[0] + i, ow * strides[1] + j
+                            # Multiplying by the 0/1 test instead of branching lets the loop vectorize.
+                            for c in range(c_):
+                                dx_padded[n, row, col, c] += dy[n, oh, ow, c] * (argmax[n, oh, ow, c] == k)

@@ -44,6 +44,11 @@ def _scatter(parts, x_shape, pool_size, strides, pads):
     return crop_padding(dx, pads, (h, w))
 
 
+def _index_dtype(pool_size):
+    """The smallest integer type that numbers every cell of a window (less memory traffic)."""
+    return backend.xp.uint8 if pool_size[0] * pool_size[1] < 256 else backend.xp.int32
+
+
 def max_pool2d_forward(x, pool_size, strides, pads):
     """Returns ``(y, argmax)``; argmax (N, OH, OW, C) is the winner's flat index in its window.
 
@@ -54,12 +59,12 @@ def max_pool2d_forward(x, pool_size, strides, pads):
     if jit.enabled():
         out_hw = out_hw_from_pads(x.shape[1:3], pool_size, strides, _NO_DILATION, pads)
         y = xp.empty((x.shape[0], *out_hw, x.shape[3]), dtype=x.dtype)
-        argmax = xp.empty(y.shape, dtype=xp.int32)
+        argmax = xp.empty(y.shape, dtype=_index_dtype(pool_size))
         jit.max_pool(xp.ascontiguousarray(pad_nhwc(x, pads, -xp.inf)), y, argmax, tuple(pool_size), tuple(strides))
         return y, argmax
     cells = _cells(x, pool_size, strides, pads, -xp.inf)
     y = cells[0].copy()
-    argmax = xp.zeros(y.shape, dtype=xp.uint8 if len(cells) < 256 else xp.int32)
+    argmax = xp.zeros(y.shape, dtype=_index_dtype(pool_size))
     for k, cell in enumerate(cells[1:], start=1):
         better = cell > y
         xp.copyto(y, cell, where=better)
