@@ -18,11 +18,17 @@ import math
 import sys
 from dataclasses import dataclass, field
 
-from . import backend, losses, metrics as metrics_module, optimizers
+from . import backend, fusion, losses, metrics as metrics_module, optimizers
 from .callbacks import Callback, History, ProgbarLogger, format_logs
 from .layers import ActivatedLayer, InputLayer, Layer, deserialize, serialize
 from .layers.base import unique_name
 from .utils import to_categorical
+
+
+INFERENCE_SLICE = 64
+"""predict / evaluate never run more samples at once than this: inference needs no
+batch statistics, and slices this small keep every layer's maps in the CPU caches
+(about twice the throughput of slices of 1,000 on the MNIST convnet)."""
 
 
 @dataclass
@@ -49,6 +55,7 @@ class Sequential:
     def __init__(self, layers=None, name: str | None = None):
         self.name = name or unique_name("sequential")
         self._layers: list[Layer] = []
+        self._plan = None
         self.input_shape = self.output_shape = None
         self.built = False
         self.optimizer = self.loss = None
@@ -73,6 +80,7 @@ class Sequential:
         if any(existing.name == layer.name for existing in self._layers):
             raise ValueError(f'Sequential "{self.name}": layer names must be unique, "{layer.name}" appears twice')
         self._layers.append(layer)
+        self._plan = None
         if self.built:
             layer.build(self.output_shape)
             self.output_shape = layer.output_shape
@@ -205,9 +213,17 @@ class Sequential:
                 'e.g. model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])'
             )
 
+    def _steps(self) -> list:
+        """The layers as the training loop runs them: ReLU + max-pool pairs fused (see ``convscope.fusion``)."""
+        if self._plan is None:
+            self._plan = fusion.plan(self._layers)
+            backend.keep_freed_memory()
+        return self._plan
+
     def forward(self, x, training: bool = False):
-        for layer in self._layers:
-            x = layer.forward(x, training=training)
+        """The output for a batch, through the fused steps (``trace`` shows every layer's maps instead)."""
+        for step in self._steps():
+            x = step.forward(x, training=training)
         return x
 
     def _logits_loss(self, loss):
@@ -227,13 +243,13 @@ class Sequential:
 
     def backward(self, grad, grad_is_preactivation: bool = False, need_input_grad: bool = True):
         """Run every layer's backward in reverse order; returns dL/d(input) (None if not ``need_input_grad``)."""
-        last = len(self._layers) - 1
-        for i, layer in enumerate(reversed(self._layers)):
-            if isinstance(layer, ActivatedLayer):
+        steps = self._steps()
+        for i, step in enumerate(reversed(steps)):
+            if isinstance(step, (ActivatedLayer, fusion.ReluThenMaxPool)):
                 fused = i == 0 and grad_is_preactivation
-                grad = layer.backward(grad, dy_is_preactivation=fused, need_dx=need_input_grad or i < last)
+                grad = step.backward(grad, dy_is_preactivation=fused, need_dx=need_input_grad or i < len(steps) - 1)
             else:
-                grad = layer.backward(grad)
+                grad = step.backward(grad)
         return grad
 
     def train_step(self, x, y) -> tuple[float, object]:
@@ -308,8 +324,10 @@ class Sequential:
 
     # -- inference ----------------------------------------------------------
     def predict(self, x, batch_size=32, verbose="auto"):
+        """Outputs for ``x``, computed in slices of ``min(batch_size, INFERENCE_SLICE)`` samples."""
         _check_count(batch_size, "batch_size", 1)
         x = self._check_x(x)
+        batch_size = min(batch_size, INFERENCE_SLICE)
         outputs = [
             self.forward(backend.cast(x[i : i + batch_size]), training=False) for i in range(0, len(x), batch_size)
         ]
@@ -319,6 +337,7 @@ class Sequential:
         self._require_compiled("evaluate")
         _check_count(batch_size, "batch_size", 1)
         x, y = self._check_xy(x, y)
+        batch_size = min(batch_size, INFERENCE_SLICE)
         for metric in self.metrics:
             metric.reset()
         total = 0.0

@@ -20,8 +20,8 @@ class Activation(ActivatedLayer):
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)
 
-    def forward(self, x, training: bool = False):
-        return self.activate(x)
+    def forward_linear(self, x, training: bool = False):
+        return x
 
     def backward_linear(self, dz, need_dx: bool = True):
         return dz
@@ -64,8 +64,8 @@ class ReLU(ActivatedLayer):
         self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
         self.activation = _ThresholdedReLU(max_value, negative_slope, threshold)
 
-    def forward(self, x, training: bool = False):
-        return self.activate(x)
+    def forward_linear(self, x, training: bool = False):
+        return x
 
     def backward_linear(self, dz, need_dx: bool = True):
         return dz

@@ -191,8 +191,8 @@ class Layer:
 class ActivatedLayer(Layer):
     """A layer whose output is ``activation(z)`` for a pre-activation ``z`` it computes.
 
-    ``forward`` records ``preactivation`` (z) and ``output`` (y) as public
-    attributes for inspection. ``backward(dy)`` applies the activation's
+    ``forward`` is ``activate(forward_linear(x))``: it records ``preactivation`` (z)
+    and ``output`` (y) as public attributes for inspection. ``backward(dy)`` applies the activation's
     derivative element-wise and then ``backward_linear(dz)``; with
     ``dy_is_preactivation=True`` the caller already holds dL/dz (the model does
     this when it fuses a final softmax with cross-entropy).
@@ -203,6 +203,13 @@ class ActivatedLayer(Layer):
         self.activation = lookup(activations.get, activation, "activation", f'{type(self).__name__} "{self.name}"')
         self.preactivation = None
         self.output = None
+
+    def forward(self, x, training: bool = False):
+        return self.activate(self.forward_linear(x, training))
+
+    def forward_linear(self, x, training: bool = False):
+        """The pre-activation z (remembering what ``backward_linear`` needs)."""
+        raise NotImplementedError
 
     def activate(self, z):
         self.preactivation = z

@@ -99,13 +99,13 @@ class Conv2D(ActivatedLayer):
             )
         return (input_shape[0], out_h, out_w, self.filters)
 
-    def forward(self, x, training: bool = False):
+    def forward_linear(self, x, training: bool = False):
         bias = self.bias.value if self.use_bias else None
         z, self._cols = conv2d_forward(
             x, self.kernel.value, bias, self.strides, self.pads, self.dilation_rate, self.groups
         )
         self._x_shape = x.shape
-        return self.activate(z)
+        return z
 
     def backward_linear(self, dz, need_dx: bool = True):
         dx, dkernel, dbias = conv2d_backward(

@@ -60,12 +60,12 @@ class Dense(ActivatedLayer):
     def compute_output_shape(self, input_shape) -> tuple:
         return (*input_shape[:-1], self.units)
 
-    def forward(self, x, training: bool = False):
+    def forward_linear(self, x, training: bool = False):
         self._x = x
         z = x @ self.kernel.value
         if self.use_bias:
             z += self.bias.value
-        return self.activate(z)
+        return z
 
     def backward_linear(self, dz, need_dx: bool = True):
         x2 = self._x.reshape(-1, self._x.shape[-1])
