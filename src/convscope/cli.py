@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -88,6 +89,8 @@ def build_parser() -> Parser:
     predict = sub.add_parser("predict", allow_abbrev=False, help="classify pictures of digits (PNG, JPEG, ...)")
     predict.add_argument("model", help="a model file (.convscope)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each, any size")
+    for module in TOOL_COMMANDS:
+        COMMANDS.update(importlib.import_module(module).register(sub))
     return parser
 
 
@@ -222,9 +225,13 @@ def cmd_predict(args) -> int:
     return 0
 
 
-TRAIN_DEFAULTS = vars(build_parser().parse_args(["train"]))
-
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "predict": cmd_predict}
+
+# Subcommands that live with their tools: each module's register(subparsers) adds its
+# parsers and returns {command name: handler(args) -> exit status}.
+TOOL_COMMANDS: tuple[str, ...] = ()
+
+TRAIN_DEFAULTS = vars(build_parser().parse_args(["train"]))
 
 if __name__ == "__main__":
     sys.exit(main())
