@@ -35,6 +35,7 @@ if any(k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")):
 import convscope  # noqa: E402
 from convscope import layers  # noqa: E402
 from convscope.datasets import mnist  # noqa: E402
+from convscope.ops import jit  # noqa: E402
 
 torch = None  # imported in main() only, so the memory probe's process measures convscope alone
 
@@ -91,11 +92,15 @@ def flops_per_image(size: int, channels: int) -> float:
 
 
 class Trainer:
-    """Runs ``steps`` training batches of one framework; returns seconds."""
+    """Runs ``steps`` training batches of one framework; returns seconds.
+
+    "convscope" uses the compiled kernels when Numba is installed; "convscope-numpy"
+    is the same model on the NumPy ops alone.
+    """
 
     def __init__(self, framework, x, y, batch, size, channels):
         self.framework, self.x, self.y, self.batch = framework, x, y, batch
-        if framework == "convscope":
+        if framework.startswith("convscope"):
             self.model = convscope_model(size, channels)
         else:
             self.model, self.opt = torch_model(size, channels)
@@ -105,10 +110,11 @@ class Trainer:
 
     def train(self, steps: int) -> float:
         n, b = len(self.x), self.batch
+        self._select_kernels()
         start = time.perf_counter()
         for s in range(steps):
             i = (s * b) % (n - b + 1)
-            if self.framework == "convscope":
+            if self.framework.startswith("convscope"):
                 self.model.train_step(self.x[i : i + b], self.y[i : i + b])
             else:
                 self.opt.zero_grad(set_to_none=True)
@@ -116,11 +122,16 @@ class Trainer:
                 self.opt.step()
         return time.perf_counter() - start
 
+    def _select_kernels(self) -> None:
+        if self.framework.startswith("convscope") and jit.numba is not None:
+            jit.set_enabled(self.framework == "convscope")
+
     def infer(self, batches: int, batch: int = 1000) -> float:
+        self._select_kernels()
         start = time.perf_counter()
         for s in range(batches):
             i = (s * batch) % (len(self.x) - batch + 1)
-            if self.framework == "convscope":
+            if self.framework.startswith("convscope"):
                 self.model.predict(self.x[i : i + batch], batch_size=batch, verbose=0)
             else:
                 self.model.eval()
@@ -193,7 +204,8 @@ def main() -> None:
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
     import_torch()
-    frameworks = ["convscope"] + (["pytorch"] if torch is not None else [])
+    frameworks = ["convscope"] + (["convscope-numpy"] if jit.numba is not None else []) + (
+        ["pytorch"] if torch is not None else [])
     x, y = load_images(60000 if not args.quick else 20000)
     print(f"Machine: {machine()}")
     peak = matmul_peak()
@@ -202,11 +214,11 @@ def main() -> None:
 
     train, infer = interleaved(frameworks, x, y, 128, 28, 32, args.steps, args.rounds, infer_batches=5)
     print("Keras MNIST convnet, batch 128, real MNIST, median of %d interleaved rounds" % args.rounds)
-    print(f"{'':12}{'train img/s':>14}{'infer img/s':>14}{'train GFLOP/s':>15}")
+    print(f"{'':16}{'train img/s':>14}{'infer img/s':>14}{'train GFLOP/s':>15}")
     for f in frameworks:
-        print(f"{f:12}{train[f]:14.0f}{infer[f]:14.0f}{train[f] * flops_per_image(28, 32) / 1e9:15.1f}")
+        print(f"{f:16}{train[f]:14.0f}{infer[f]:14.0f}{train[f] * flops_per_image(28, 32) / 1e9:15.1f}")
     if "pytorch" in train:
-        print(f"{'ratio':12}{train['convscope'] / train['pytorch']:14.2f}{infer['convscope'] / infer['pytorch']:14.2f}"
+        print(f"{'ratio':16}{train['convscope'] / train['pytorch']:14.2f}{infer['convscope'] / infer['pytorch']:14.2f}"
               "   (convscope / PyTorch; >= 1.0 means convscope is as fast or faster)")
     results["headline"] = {"train": train, "infer": infer}
     if args.quick:
@@ -220,7 +232,7 @@ def main() -> None:
     for batch, size, channels in rows:
         xs = upscale(x[: max(8 * batch, 2048) // (size // 28) ** 2 + batch], size // 28)
         steps = max(3, int(args.steps * 128 * 784 / (batch * size * size * channels / 32)))
-        t, _ = interleaved(frameworks, xs, y[: len(xs)], batch, size, channels, min(steps, args.steps), 3)
+        t, _ = interleaved([f for f in frameworks if f != "convscope-numpy"], xs, y[: len(xs)], batch, size, channels, min(steps, args.steps), 3)
         f = flops_per_image(size, channels)
         ratio = t["convscope"] / t["pytorch"] if "pytorch" in t else float("nan")
         print(f"{batch:6d}{size:6d}{channels:6d}{f / 1e6:11.2f}{t['convscope']:11.0f}{t['convscope'] * f / 1e9:9.1f}"
