@@ -220,7 +220,7 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary
 
 # Subcommands that live with their tools: each module's register(subparsers) adds its
 # parsers and returns {command name: handler(args) -> exit status}.
-TOOL_COMMANDS: tuple[str, ...] = ()
+TOOL_COMMANDS: tuple[str, ...] = ("convscope.viz.cli", "convscope.explorer.cli", "convscope.interop.cli", "convscope.lessons.cli")
 
 TRAIN_DEFAULTS = vars(build_parser().parse_args(["train"]))
 

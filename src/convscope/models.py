@@ -435,6 +435,18 @@ class Sequential:
 
         save_model(self, path)
 
+    def save_keras(self, path) -> None:
+        """Write the model as a Keras 3 ``.keras`` file that ``keras.models.load_model`` reads; see ``convscope.interop``."""
+        from .interop import save_keras
+
+        save_keras(self, path)
+
+    def export_onnx(self, path) -> None:
+        """Write the model as an ONNX graph (NHWC input, float32), checked by ``onnx.checker``; see ``convscope.interop``."""
+        from .interop import export_onnx
+
+        export_onnx(self, path)
+
 
 def _each(callbacks, hook, *args) -> None:
     for cb in callbacks:

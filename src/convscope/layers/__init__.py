@@ -14,6 +14,7 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from .rescaling import Rescaling
 from .reshape import Flatten, Input, InputLayer
 
 LAYER_CLASSES = {
@@ -31,6 +32,7 @@ LAYER_CLASSES = {
         InputLayer,
         MaxPooling2D,
         ReLU,
+        Rescaling,
     )
 }
 """The closed list of layer types a model file may name."""
@@ -54,5 +56,6 @@ def serialize(layer: Layer) -> dict:
 __all__ = [
     "Activation", "ActivatedLayer", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Conv2D", "Dense",
     "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
-    "LAYER_CLASSES", "MaxPool2D", "MaxPooling2D", "Parameter", "ReLU", "clear_session", "deserialize", "serialize",
+    "LAYER_CLASSES", "MaxPool2D", "MaxPooling2D", "Parameter", "ReLU", "Rescaling", "clear_session", "deserialize",
+    "serialize",
 ]

@@ -134,3 +134,83 @@ def avg_pool2d_backward_loops(dy, x, pool_size=(2, 2), strides=(2, 2), padding="
         for r, q in real:
             dx[n, r, q, c] += dy[n, oh, ow, c] / len(real)
     return dx
+
+
+# -- Single-channel 2-D operations, for the lessons ---------------------------------------------------
+# These act on the LAST TWO axes (rows, columns). Any leading axes are broadcast against each other, so
+# one call handles every (sample, channel, filter) pair at once while the loops, the definition, run
+# over the image axes only. A (N, H, W, C) map becomes such a stack with ``x.transpose(0, 3, 1, 2)``.
+
+
+def correlate2d_loops(image, kernel):
+    """Valid cross-correlation, what a Conv2D layer computes for one channel and one filter:
+
+        out[..., i, j] = sum_{p, q} image[..., i + p, j + q] * kernel[..., p, q]
+
+    The kernel slides over the image without being flipped. Output (..., H - KH + 1, W - KW + 1).
+    """
+    xp = backend.xp
+    h, w = image.shape[-2:]
+    kh, kw = kernel.shape[-2:]
+    lead = xp.broadcast_shapes(image.shape[:-2], kernel.shape[:-2])
+    out = xp.zeros((*lead, h - kh + 1, w - kw + 1), dtype=xp.result_type(image, kernel))
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            for p in range(kh):
+                for q in range(kw):
+                    out[..., i, j] += image[..., i + p, j + q] * kernel[..., p, q]
+    return out
+
+
+def convolve2d_loops(image, kernel):
+    """Valid convolution as the textbooks (and ``scipy.signal.convolve2d``) define it:
+
+        (image * kernel)[m, n] = sum_{p, q} image[m - p, n - q] * kernel[p, q]
+
+    kept where the kernel lies wholly inside the image, i.e. out[..., i, j] = (image * kernel)[i + KH - 1, j + KW - 1].
+    The index runs backwards through the image: the kernel is flipped, unlike ``correlate2d_loops``.
+    """
+    xp = backend.xp
+    h, w = image.shape[-2:]
+    kh, kw = kernel.shape[-2:]
+    lead = xp.broadcast_shapes(image.shape[:-2], kernel.shape[:-2])
+    out = xp.zeros((*lead, h - kh + 1, w - kw + 1), dtype=xp.result_type(image, kernel))
+    for i in range(h - kh + 1):
+        for j in range(w - kw + 1):
+            for p in range(kh):
+                for q in range(kw):
+                    out[..., i, j] += image[..., i + kh - 1 - p, j + kw - 1 - q] * kernel[..., p, q]
+    return out
+
+
+def full_convolve2d_loops(image, kernel):
+    """Full convolution: (image * kernel)[m, n] = sum_{p, q} image[m - p, n - q] * kernel[p, q] wherever any
+    term exists, output (..., H + KH - 1, W + KW - 1). Written the other way round: every image cell adds
+    kernel * its value, with the kernel's corner placed at that cell."""
+    xp = backend.xp
+    h, w = image.shape[-2:]
+    kh, kw = kernel.shape[-2:]
+    lead = xp.broadcast_shapes(image.shape[:-2], kernel.shape[:-2])
+    out = xp.zeros((*lead, h + kh - 1, w + kw - 1), dtype=xp.result_type(image, kernel))
+    for i in range(h):
+        for j in range(w):
+            for p in range(kh):
+                for q in range(kw):
+                    out[..., i + p, j + q] += image[..., i, j] * kernel[..., p, q]
+    return out
+
+
+def rotate180(kernel):
+    """The kernel turned by 180 degrees in its last two axes: rotate180(k)[..., p, q] = k[..., KH-1-p, KW-1-q].
+    Correlating with rotate180(k) is convolving with k."""
+    return kernel[..., ::-1, ::-1]
+
+
+def dilate2d(image, strides):
+    """``strides - 1`` zeros between neighbouring cells of the last two axes: out[..., i*sh, j*sw] = image[..., i, j].
+    A strided layer's upstream gradient, spread back onto the grid of window positions."""
+    h, w = image.shape[-2:]
+    sh, sw = strides
+    out = backend.xp.zeros((*image.shape[:-2], (h - 1) * sh + 1, (w - 1) * sw + 1), dtype=image.dtype)
+    out[..., ::sh, ::sw] = image
+    return out

@@ -63,7 +63,14 @@ def save_model(model, path, training_state: dict | None = None) -> None:
 
 
 def load_model(path, compile: bool = True):
-    """The model saved at ``path``; raises ``ModelFileError`` for anything damaged, foreign or unsafe."""
+    """The model saved at ``path``; raises ``ModelFileError`` for anything damaged, foreign or unsafe.
+
+    Keras files (``.keras``, ``.h5``) are read by ``convscope.interop.load_keras`` (uncompiled).
+    """
+    if os.fspath(path).lower().endswith((".keras", ".h5")):
+        from ..interop import load_keras
+
+        return load_keras(path)
     return load_checkpoint(path, compile=compile)[0]
 
 

@@ -1,0 +1,106 @@
+"""Checking what the page sends before any of it reaches the model: every bad value becomes an HTTP 400.
+
+Pixels arrive as flat JSON lists (a 28x28 input, or the 280x280 drawing canvas),
+uploads as image bytes decoded by Pillow within fixed bounds; both end as a
+(28, 28) uint8 picture, the drawing and the upload fitted into MNIST's frame
+exactly as ``convscope.images`` fits a picture file.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from werkzeug.exceptions import BadRequest
+
+from ..images import to_mnist
+
+SIZE = 28
+DRAWING = 280  # the page's canvas: ten screen pixels per MNIST pixel
+MAX_UPLOAD_BYTES = 2 * 2**20
+MAX_UPLOAD_PIXELS = 4_000_000  # a phone photo; far below images.MAX_PIXELS, since anyone who can reach the page may upload
+UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
+
+
+def json_object(request) -> dict:
+    """The request's JSON body as a dict; 400 for anything else (Flask answers 415 for a non-JSON type)."""
+    body = request.get_json(silent=True) if request.is_json else None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object sent as application/json")
+    return body
+
+
+def picture(body: dict) -> np.ndarray:
+    """The (28, 28) uint8 input from ``"pixels"`` (784 values 0-255) or ``"drawing"`` (280x280 values 0-255)."""
+    if ("pixels" in body) == ("drawing" in body):
+        raise BadRequest('send exactly one of "pixels" (28x28 values) or "drawing" (280x280 values)')
+    key, side = ("pixels", SIZE) if "pixels" in body else ("drawing", DRAWING)
+    values = _numbers(body[key], key, side)
+    if values.min() < 0 or values.max() > 255:
+        raise BadRequest(f'"{key}" values must lie between 0 and 255')
+    grid = values.reshape(side, side)
+    return to_mnist(grid) if key == "drawing" else np.rint(grid).astype(np.uint8)
+
+
+def _numbers(raw, key: str, side: int) -> np.ndarray:
+    """A flat list of side x side finite numbers, row by row."""
+    if not isinstance(raw, list) or len(raw) != side * side:
+        raise BadRequest(f'"{key}" must be a flat list of {side * side} numbers ({side}x{side}, row by row), received '
+                         f'{f"{len(raw)} items" if isinstance(raw, list) else type(raw).__name__}')
+    if not all(type(v) in (int, float) for v in raw):  # bools and nested lists are not pixel values
+        raise BadRequest(f'"{key}" must hold only numbers')
+    values = np.asarray(raw, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise BadRequest(f'"{key}" must hold only finite numbers (no NaN or infinity)')
+    return values
+
+
+def label(body: dict):
+    """``"label"``: a digit 0-9, or absent / null (then the predicted class is used)."""
+    value = body.get("label")
+    if value is None:
+        return None
+    if type(value) is not int or not 0 <= value <= 9:
+        raise BadRequest('"label" must be an integer from 0 to 9 or null')
+    return value
+
+
+def edits(body: dict) -> list:
+    """``"edits"``: the page's kernel edits (checked in detail by ``compute.edited_copy``); default none."""
+    value = body.get("edits", [])
+    if not isinstance(value, list):
+        raise BadRequest('"edits" must be a list')
+    return value
+
+
+def cell_position(body: dict):
+    """``(layer, row, col, channel)`` of the feature-map cell the page asks about."""
+    layer = body.get("layer")
+    if not isinstance(layer, str) or not layer:
+        raise BadRequest('"layer" must be a layer name')
+    numbers = [body.get(k) for k in ("row", "col", "channel")]
+    if not all(type(n) is int and n >= 0 for n in numbers):
+        raise BadRequest('"row", "col" and "channel" must be non-negative integers')
+    return (layer, *numbers)
+
+
+def upload(data: bytes) -> np.ndarray:
+    """An uploaded picture (PNG, JPEG, GIF, BMP, WebP) as the (28, 28) MNIST-style input; 400 if it is empty,
+    too large, not one of those formats or undecodable. Pillow reads only the header before the pixel count is
+    checked, so a small file claiming a huge image is refused before it is decompressed."""
+    from PIL import Image
+
+    if not data:
+        raise BadRequest("the upload is empty")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise BadRequest(f"the upload is larger than {MAX_UPLOAD_BYTES} bytes")
+    try:
+        with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as img:
+            if img.width * img.height > MAX_UPLOAD_PIXELS:
+                raise BadRequest(f"the image has {img.width}x{img.height} pixels, more than {MAX_UPLOAD_PIXELS}")
+            gray = np.asarray(img.convert("L"), dtype=np.float64)
+    except BadRequest:
+        raise
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise BadRequest(f"cannot read the upload as a {', '.join(UPLOAD_FORMATS)} image ({type(e).__name__})") from None
+    return to_mnist(gray)

@@ -1,0 +1,200 @@
+"""The explorer's web server: the Flask app, its safety checks, and serving it on a local address.
+
+Safety, because a local server is reachable from every web page the user visits:
+
+* bound to 127.0.0.1 unless ``--host`` says otherwise (with a warning);
+* a request whose Host header is not this server (localhost, 127.0.0.1 or [::1] with
+  its port, or the ``--host`` given) is refused: that defeats DNS rebinding;
+* a POST with a foreign Origin (or a browser's ``Sec-Fetch-Site: cross-site``) is
+  refused, and JSON endpoints take only application/json, which a cross-site form
+  cannot send;
+* request bodies are capped (``MAX_BODY_BYTES``); only the files shipped in
+  ``static/`` can be read, looked up by exact name;
+* every error is a JSON body with a one-line message: no traceback reaches the page,
+  and no bad request stops the server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+import sys
+import threading
+import webbrowser
+from urllib.parse import urlsplit
+
+from flask import Flask, jsonify, request, send_file
+from werkzeug.exceptions import Forbidden, HTTPException, NotFound
+from werkzeug.serving import make_server
+
+from .api import api
+
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
+MAX_BODY_BYTES = 4 * 2**20  # the 280x280 drawing as JSON is ~0.5 MB; uploads are capped lower in inputs.py
+HOST_HEADER = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::(\d{1,5}))?$")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+                               "script-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def is_local(host: str) -> bool:
+    """Whether ``host`` (a name or address, IPv6 with or without brackets) is this machine's loopback."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_names(host: str) -> set[str] | None:
+    """Host-header names this server answers to; None means any (a wildcard bind such as 0.0.0.0)."""
+    names = set(LOCAL_NAMES)
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    if not is_local(host):
+        names.add(f"[{host}]" if ":" in host else host.lower())
+    return names
+
+
+def create_app(workspace, host: str = "127.0.0.1") -> Flask:
+    """The explorer app for ``workspace``; ``ExplorerServer`` sets the port it checks Host headers against."""
+    app = Flask(__name__, static_folder=None)
+    app.url_map.merge_slashes = False  # "//etc" is a name not served, not a redirect to follow
+    app.config.update(EXPLORER_WORKSPACE=workspace, EXPLORER_NAMES=allowed_names(host), EXPLORER_PORT=None,
+                      MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
+    static_files = {name for name in os.listdir(STATIC) if os.path.isfile(os.path.join(STATIC, name))}
+
+    @app.before_request
+    def refuse_foreign_requests():
+        if not _host_ok(request.headers.get("Host", ""), app.config):  # the raw header: no fallback to the bound address
+            raise Forbidden("unexpected Host header: this explorer answers only to its own address")
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            origin = request.headers.get("Origin")
+            if origin is not None and not _origin_ok(origin, app.config):
+                raise Forbidden("cross-origin requests are refused")
+            if request.headers.get("Sec-Fetch-Site") == "cross-site":
+                raise Forbidden("cross-site requests are refused")
+
+    @app.get("/")
+    def index():
+        return send_file(os.path.join(STATIC, "index.html"), mimetype="text/html")
+
+    @app.get("/static/<path:name>")
+    def static_file(name):
+        # Exact names only: no path arithmetic, so no encoding of ../ can leave the folder.
+        if name not in static_files:
+            raise NotFound("no such file")
+        return send_file(os.path.join(STATIC, name))
+
+    app.register_blueprint(api)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e):
+        return jsonify({"error": e.description, "status": e.code}), e.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(e):
+        app.logger.exception("explorer: unexpected error")  # the traceback goes to the terminal, not the page
+        return jsonify({"error": f"internal error ({type(e).__name__}); see the server's terminal", "status": 500}), 500
+
+    @app.after_request
+    def secure_headers(response):
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    return app
+
+
+def _host_ok(header: str, config) -> bool:
+    match = HOST_HEADER.match(header or "")
+    if not match:
+        return False
+    name, port = match.group(1).lower(), int(match.group(2) or 80)
+    names = config["EXPLORER_NAMES"]
+    return (names is None or name in names) and port == config["EXPLORER_PORT"]
+
+
+def _origin_ok(origin: str, config) -> bool:
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return parts.scheme == "http" and not parts.path and _host_ok(parts.netloc, config)
+
+
+def url_for_address(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "") else "[::1]" if host == "::" else host
+    return f"http://[{shown}]:{port}/" if ":" in shown and not shown.startswith("[") else f"http://{shown}:{port}/"
+
+
+def _listening_socket(host: str, port: int) -> int:
+    """A bound, listening socket's descriptor, for werkzeug to serve on. Binding here (not in werkzeug) makes a
+    busy port an ordinary OSError, which the command line reports in one line; werkzeug would print and exit."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        sock = socket.create_server((host, port), family=family)
+    except OSError as e:
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise OSError(e.errno, f"cannot listen on {host}:{port}: {reason} (choose another --port)") from None
+    return sock.detach()  # the caller closes the descriptor once werkzeug has its copy
+
+
+class ExplorerServer:
+    """A running explorer: ``start()`` binds (port 0 picks a free one) and serves in a thread; ``stop()`` ends it."""
+
+    def __init__(self, workspace, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self.app = create_app(workspace, host)
+        fd = _listening_socket(host, port)
+        try:
+            self._server = make_server(host, port, self.app, threaded=True, fd=fd)
+        finally:
+            os.close(fd)  # werkzeug serves its own duplicate of the descriptor
+        self.port = self._server.port
+        self.app.config["EXPLORER_PORT"] = self.port
+        self.url = url_for_address(host, self.port)
+        self._thread = None
+
+    def start(self) -> "ExplorerServer":
+        self._thread = threading.Thread(target=self._server.serve_forever, name="convscope-explorer", daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until ``stop()`` from another thread or Ctrl-C; the socket is closed either way."""
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def serve(workspace, host: str = "127.0.0.1", port: int = 8050, open_browser: bool = True) -> None:
+    """Serve until Ctrl-C: print the address, warn about a non-local host, open the browser."""
+    server = ExplorerServer(workspace, host, port)
+    if not is_local(host):
+        print(f"warning: serving on {host}: anyone who can reach this machine on port {server.port} can use the "
+              "explorer (it never writes files, but it runs the model for them)", file=sys.stderr)
+    print(f"convscope explorer: {server.url}  (Ctrl-C to stop)", flush=True)
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, args=(server.url,)).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("convscope explorer: stopped", file=sys.stderr)

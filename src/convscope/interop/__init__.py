@@ -1,0 +1,18 @@
+"""Keras and ONNX: read Keras files into convscope, write convscope models as Keras and ONNX files.
+
+    from convscope import interop
+    model = interop.load_keras("model.keras")       # also legacy .h5; convscope.load_model does the same
+    interop.load_keras_weights(model, "model.weights.h5")
+    interop.save_keras(model, "copy.keras")           # or model.save_keras(...)
+    interop.export_onnx(model, "model.onnx")          # or model.export_onnx(...)
+
+Both sides are NHWC with Keras's kernel layouts, so a Keras model and its convscope
+twin hold the same arrays (see ``keras_weights``); ``onnx_export`` converts to ONNX's NCHW.
+h5py and onnx are the optional ``interop`` extra, imported only when a function needs them.
+"""
+
+from .keras_export import save_keras
+from .keras_import import load_keras, load_keras_weights
+from .onnx_export import export_onnx
+
+__all__ = ["export_onnx", "load_keras", "load_keras_weights", "save_keras"]

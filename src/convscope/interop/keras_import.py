@@ -1,0 +1,188 @@
+"""Keras files into convscope models: ``load_keras(path)`` and ``load_keras_weights(model, path)``.
+
+* ``.keras`` (Keras 3): a zip of ``config.json`` (the architecture, read by
+  ``keras_config``), ``metadata.json`` and ``model.weights.h5`` (read by ``keras_weights``).
+* legacy ``.h5`` (Keras 2, or Keras 3's ``model.save("x.h5")``): HDF5 whose root attribute
+  ``model_config`` is the architecture's JSON and whose ``model_weights`` group holds the weights.
+* ``.weights.h5`` (Keras 3 ``save_weights``) holds no architecture: build the same model in
+  convscope and call ``load_keras_weights(model, path)`` (it also takes ``.keras`` and legacy ``.h5``).
+
+Everything in the file is data. Archive member names are all checked (no ``..``, absolute
+paths or drive letters) and only ``config.json`` and ``model.weights.h5`` are read, by
+name, after their declared sizes (and then the bytes actually inflated) are checked
+against limits; the architecture is checked layer by layer, and every weight's shape
+against it, before the model allocates anything. Imported models are not compiled (Keras's
+``compile_config`` names Python objects); call ``compile`` to train them. Every failure is a
+``ModelFileError`` saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import zipfile
+
+from .. import backend
+from ..errors import ModelFileError
+from .keras_config import architecture_from_config
+from .keras_weights import import_h5py, is_keras3_layout, read_keras3, read_legacy
+
+CONFIG_MEMBER = "config.json"
+WEIGHTS_MEMBER = "model.weights.h5"
+MAX_CONFIG_BYTES = 16 * 2**20
+MAX_WEIGHTS_BYTES = 2**31
+
+
+def load_keras(path):
+    """The convscope ``Sequential`` equal to the Keras model saved at ``path`` (``.keras`` or legacy ``.h5``)."""
+    source = _check_exists(path)
+    try:
+        if _is_zip(path):
+            config, weights = _read_archive(path, source)
+            return _build(config, source, lambda arch, shapes: _read_h5_bytes(weights, arch.layers, shapes, source))
+        h5py = import_h5py()
+        if not h5py.is_hdf5(path):
+            raise ModelFileError(f"{source} is not a Keras model file (neither a .keras zip archive nor HDF5)")
+        with h5py.File(path, "r") as f:
+            config = _legacy_config(f, source)
+            return _build(config, source, lambda arch, shapes: read_legacy(f, arch.layers, shapes, source))
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, RuntimeError) as e:
+        raise ModelFileError(f"{source} is damaged or truncated: {e}") from e
+
+
+def load_keras_weights(model, path) -> None:
+    """Fill the built convscope ``model`` with the weights of a Keras file of the same architecture.
+
+    Takes a ``.weights.h5`` (Keras 3 ``save_weights``), a ``.keras`` or a legacy ``.h5`` file. Layers
+    are matched as Keras matches them: by class and position for Keras 3 files, by name for legacy ones.
+    """
+    if not model.built:
+        raise ValueError(f'load_keras_weights: model "{model.name}" has not been built; give it an Input first')
+    source = _check_exists(path)
+    shapes = [{p.name.rsplit("/", 1)[-1]: p.value.shape for p in layer.parameters} for layer in model.layers]
+    try:
+        if _is_zip(path):
+            arrays = _read_h5_bytes(_read_archive(path, source)[1], model.layers, shapes, source)
+        else:
+            h5py = import_h5py()
+            if not h5py.is_hdf5(path):
+                raise ModelFileError(f"{source} is not a Keras weights file (not HDF5)")
+            with h5py.File(path, "r") as f:
+                read = read_keras3 if is_keras3_layout(f) else read_legacy
+                arrays = read(f, model.layers, shapes, source)
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, RuntimeError) as e:
+        raise ModelFileError(f"{source} is damaged or truncated: {e}") from e
+    model.set_weights(arrays)
+
+
+def _check_exists(path) -> str:
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"Model file {path!r} does not exist")
+    return repr(path)
+
+
+def _is_zip(path) -> bool:
+    # By the first bytes rather than zipfile.is_zipfile, so that a truncated archive is reported as one.
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _read_archive(path, source: str) -> tuple[dict, bytes]:
+    """(parsed config.json, bytes of model.weights.h5) of a ``.keras`` archive."""
+    with zipfile.ZipFile(path) as zf:
+        members = {}
+        for info in zf.infolist():
+            name = info.filename.replace("\\", "/")
+            if name.startswith("/") or ".." in name.split("/") or ":" in name:
+                raise ModelFileError(f"{source} has an unsafe member name {info.filename!r}")
+            if info.filename in members:
+                raise ModelFileError(f"{source} has two members named {info.filename!r}; refusing an ambiguous file")
+            members[info.filename] = info
+        if CONFIG_MEMBER not in members:
+            raise ModelFileError(f"{source} is not a Keras 3 model file (no {CONFIG_MEMBER})")
+        if WEIGHTS_MEMBER not in members:
+            raise ModelFileError(f"{source} has no {WEIGHTS_MEMBER} (convscope reads weights saved in HDF5, Keras's default)")
+        config = _parse_json(_read_member(zf, members[CONFIG_MEMBER], MAX_CONFIG_BYTES, source), source)
+        return config, _read_member(zf, members[WEIGHTS_MEMBER], MAX_WEIGHTS_BYTES, source)
+
+
+def _read_member(zf, info, limit: int, source: str) -> bytes:
+    if info.file_size > limit:
+        raise ModelFileError(f"{source}: {info.filename} declares {info.file_size} bytes, more than the {limit} allowed")
+    with zf.open(info) as f:
+        data = f.read(info.file_size + 1)  # never more than declared, whatever the compressed stream says
+    if len(data) != info.file_size:
+        raise ModelFileError(f"{source}: {info.filename} holds {len(data)} bytes, its header declares {info.file_size}")
+    return data
+
+
+def _parse_json(raw: bytes, source: str):
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+        raise ModelFileError(f"{source}: the model config is not valid JSON: {e}") from e
+
+
+def _legacy_config(f, source: str):
+    raw = f.attrs.get("model_config")
+    if raw is None:
+        if is_keras3_layout(f) or "layer_names" in f.attrs:
+            raise ModelFileError(
+                f"{source} holds weights only, no architecture: build the same model in convscope and "
+                "call convscope.interop.load_keras_weights(model, path)"
+            )
+        raise ModelFileError(f"{source} is HDF5 but not a Keras model file (no model_config)")
+    raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ModelFileError(f"{source}: model_config is {len(raw)} bytes, more than the {MAX_CONFIG_BYTES} allowed")
+    return _parse_json(raw, source)
+
+
+def _read_h5_bytes(data: bytes, layers, shapes, source: str) -> list:
+    h5py = import_h5py()
+    with h5py.File(io.BytesIO(data), "r") as f:
+        return read_keras3(f, layers, shapes, source)
+
+
+def _build(config, source: str, read_weights):
+    """The model a config describes, with the weights ``read_weights(architecture, declared shapes)`` returns."""
+    from ..models import Sequential
+
+    try:
+        arch = architecture_from_config(config, source)
+    except (AttributeError, TypeError, KeyError) as e:
+        raise ModelFileError(f"{source}: malformed model config: {e}") from e
+    shapes = _declared_shapes(arch, source)
+    arrays = read_weights(arch, shapes)
+    try:
+        model = Sequential(arch.layers, name=arch.name)
+        # Building draws initial weights that the file's replace; loading must not move the global generator.
+        state = backend.get_rng_state()
+        model.build((None, *arch.input_shape))
+        backend.set_rng_state(state)
+        model.set_weights(arrays)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{source}: {e}") from e
+    return model
+
+
+def _declared_shapes(arch, source: str) -> list[dict]:
+    """Each layer's ``{parameter: shape}`` for the file's input shape, computed without allocating anything."""
+    shape, shapes, total = (None, *arch.input_shape), [], 0
+    try:
+        for layer in arch.layers:
+            shapes.append({name: tuple(s) for name, s in layer.param_shapes(shape).items()})
+            total += sum(math.prod(s) for s in shapes[-1].values())
+            shape = layer.compute_output_shape(shape)
+    except (TypeError, ValueError) as e:
+        raise ModelFileError(f"{source}: {e}") from e
+    if total * 8 > MAX_WEIGHTS_BYTES:
+        raise ModelFileError(f"{source}: the model declares {total} weights, more than convscope loads")
+    return shapes

@@ -1,0 +1,73 @@
+"""Lessons: every claim about convolutional layers as an experiment that checks itself.
+
+Each lesson is one module: an explanation, an experiment on real digits (on the
+user's trained model where one is given, else on a small model trained here), and
+checks with explicit tolerances; its verdict is True when every check holds.
+
+    from convscope import lessons
+    lessons.names()                                   # ['filters', 'initialization', ...]
+    result = lessons.run("backprop", model="runs/mnist-full/model.convscope", fast=True, out="pictures")
+    print(result.report())
+    result.verdict, result.numbers, result.checks, result.pictures
+
+``fast=True`` uses the offline sample and small sizes: every lesson in seconds.
+The command line is ``convscope lesson list`` and ``convscope lesson run NAME|ALL``.
+"""
+
+from __future__ import annotations
+
+from .. import backend
+from . import (
+    activation,
+    backprop,
+    bias,
+    channels,
+    correlation,
+    filters,
+    initialization,
+    pointwise,
+    pooling,
+)
+from .lab import Check, Lab, LessonResult
+
+LESSONS = {module.NAME: module for module in (
+    filters, initialization, backprop, activation, bias, channels, pooling, pointwise, correlation,
+)}
+
+
+def names() -> list[str]:
+    return list(LESSONS)
+
+
+def lesson(name: str):
+    """The module of lesson ``name`` (its NAME, TITLE, EXPLANATION and ``experiment(lab)``)."""
+    if name not in LESSONS:
+        raise ValueError(f"no lesson named {name!r}; the lessons are: {', '.join(LESSONS)}")
+    return LESSONS[name]
+
+
+def run(name: str, model=None, fast: bool = False, out=None, layer=None) -> LessonResult:
+    """Run lesson ``name`` and return its result (``.verdict``, ``.numbers``, ``.checks``, ``.pictures``).
+
+    ``model``: a trained Sequential, a ``.convscope`` file or a run folder (default: a small model
+    trained here); ``fast``: offline sample, small sizes; ``out``: folder for the PNG pictures
+    (None: none drawn); ``layer``: the conv layer to study, for the lessons that pick one.
+    The caller's float type and random-generator state are restored afterwards.
+    """
+    module = lesson(name)
+    result = LessonResult(module.NAME, module.TITLE, module.EXPLANATION)
+    lab = Lab(result, model=model, fast=fast, out=out, layer=layer)
+    floatx, rng_state = backend.floatx(), backend.get_rng_state()
+    try:
+        module.experiment(lab)
+    finally:
+        backend.set_floatx(floatx)
+        backend.set_rng_state(rng_state)
+    return result
+
+
+def run_all(model=None, fast: bool = False, out=None, layer=None) -> list[LessonResult]:
+    return [run(name, model=model, fast=fast, out=out, layer=layer) for name in LESSONS]
+
+
+__all__ = ["Check", "LESSONS", "Lab", "LessonResult", "lesson", "names", "run", "run_all"]

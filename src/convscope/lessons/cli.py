@@ -1,0 +1,55 @@
+"""``convscope lesson list`` and ``convscope lesson run NAME|ALL [--model M] [--out DIR] [--fast] [--layer L]``.
+
+``run`` prints each lesson's explanation (before its experiment starts), then its numbers,
+checks and pictures, and a verdict line: "PASSED: ..." or "FAILED: ...". The exit status is 0
+when every lesson run passed and 1 when any failed; errors (an unknown lesson, a bad model
+file) are one line on stderr with exit status 2, as everywhere in ``convscope``.
+"""
+
+from __future__ import annotations
+
+DEFAULT_OUT = "lesson-pictures"
+
+
+def register(subparsers) -> dict:
+    """Add ``lesson`` to the ``convscope`` command line; returns ``{"lesson": handler}``."""
+    lesson = subparsers.add_parser(
+        "lesson", allow_abbrev=False, help="lessons: claims about conv layers as experiments that check themselves",
+        description="Each lesson explains one claim about convolutional layers, tests it on real digits (your "
+                    "model with --model, else a small model trained on the spot), writes pictures and ends with a "
+                    "verdict. Exit status 1 when a lesson's claim does not hold.")
+    action = lesson.add_subparsers(dest="lesson_action", metavar="ACTION", parser_class=type(lesson))
+    action.required = True
+    action.add_parser("list", allow_abbrev=False, help="the lessons, one line each")
+    run = action.add_parser("run", allow_abbrev=False, help="run one lesson, or ALL of them")
+    run.add_argument("name", metavar="NAME", help="a lesson from `convscope lesson list`, or ALL")
+    run.add_argument("--model", help="your trained model: a .convscope file or a run folder "
+                                     "(default: the Keras MNIST convnet, trained for one epoch on the spot)")
+    run.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the pictures (default: {DEFAULT_OUT})")
+    run.add_argument("--fast", action="store_true",
+                     help="the offline MNIST sample and small sizes: every lesson in seconds")
+    run.add_argument("--layer", help="the conv layer the backprop lesson studies (default: the model's last Conv2D)")
+    return {"lesson": handle}
+
+
+def handle(args) -> int:
+    from . import LESSONS, lesson, run
+    from .lab import introduce
+
+    if args.lesson_action == "list":
+        width = max(map(len, LESSONS))
+        for name, module in LESSONS.items():
+            print(f"{name.ljust(width)}  {module.TITLE}")
+        return 0
+    names = list(LESSONS) if args.name == "ALL" else [lesson(args.name).NAME]
+    failed = []
+    for name in names:
+        module = LESSONS[name]
+        print("\n".join(introduce(module.NAME, module.TITLE, module.EXPLANATION)), flush=True)
+        result = run(name, model=args.model, fast=args.fast, out=args.out, layer=args.layer)
+        print(result.report(introduction=False) + "\n", flush=True)
+        if not result.verdict:
+            failed.append(name)
+    if len(names) > 1:
+        print(f"{len(names) - len(failed)} of {len(names)} lessons passed" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0

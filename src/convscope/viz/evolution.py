@@ -1,0 +1,92 @@
+"""A layer's filters through training, from a run folder's snapshots (``filters/epoch_NNN.npz``).
+
+Epoch 0 is the initialization; epoch k the weights after k epochs. One colour
+limit is used for every epoch (the largest |weight| ever reached), so a filter
+that grows looks stronger rather than being re-scaled away.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from ..saving import atomic_write
+from . import _mpl
+from .figures import DIVERGING, GAP, MAX_TILES, filters_figure, mosaic, symmetric_limit
+
+SNAPSHOT = re.compile(r"^epoch_(\d{3,})\.npz$")
+
+
+def load_snapshots(run_dir, layer=None):
+    """``(layer, [(epoch, kernel, bias or None), ...])`` in epoch order; ``layer`` defaults to the first conv layer."""
+    folder = os.path.join(run_dir, "filters")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{run_dir!r} is not a run folder with filter snapshots (no filters/ folder)")
+    files = sorted((int(m.group(1)), name) for name in os.listdir(folder) if (m := SNAPSHOT.match(name)))
+    if not files:
+        raise ValueError(f"{folder!r} holds no epoch_NNN.npz snapshots")
+    snapshots = []
+    for epoch, name in files:
+        with np.load(os.path.join(folder, name), allow_pickle=False) as npz:
+            kernels = [key[: -len("/kernel")] for key in npz.files if key.endswith("/kernel")]
+            if layer is None and kernels:
+                layer = kernels[0]
+            if f"{layer}/kernel" not in npz.files:
+                raise ValueError(f"{name} has no kernel for layer {layer!r}; layers there: {', '.join(kernels)}")
+            bias = npz[f"{layer}/bias"] if f"{layer}/bias" in npz.files else None
+            snapshots.append((epoch, npz[f"{layer}/kernel"], bias))
+    if len({kernel.shape for _, kernel, _ in snapshots}) != 1:
+        raise ValueError(f"the snapshots of {layer!r} do not all have the same kernel shape")
+    return layer, snapshots
+
+
+def epoch_label(epoch: int) -> str:
+    return "initialization" if epoch == 0 else f"after epoch {epoch}"
+
+
+def evolution_figure(snapshots, layer: str, title=None):
+    """One picture: a row per snapshot (initialization first), a column per filter, one symmetric colour scale.
+    Deeper layers (several input channels) show input channel 0, as the note says."""
+    kernels = np.stack([kernel for _, kernel, _ in snapshots]).astype(np.float64)
+    channels, count = kernels.shape[3:]
+    visible = min(count, MAX_TILES)
+    limit = symmetric_limit(kernels)
+    rows = len(snapshots)
+    image, row_centres, col_centres = mosaic(kernels[:, :, :, 0, :visible].transpose(0, 3, 1, 2))
+    fig = _mpl.new_figure(figsize=(visible * 0.3 + 3.2, rows * 0.3 + 1.8), layout="constrained")
+    ax = fig.add_subplot()
+    shown_image = ax.imshow(image, cmap=_mpl.colormap(DIVERGING, bad=GAP), vmin=-limit, vmax=limit,
+                            interpolation="nearest")
+    ax.set_xticks(col_centres, [str(f) for f in range(visible)], fontsize=6)
+    ax.set_yticks(row_centres, ["init" if e == 0 else f"epoch {e}" for e, _, _ in snapshots], fontsize=7)
+    ax.tick_params(length=0, labeltop=True)
+    ax.set_xlabel("filter")
+    _mpl.colour_bar(fig, shown_image, ax=ax, shrink=0.9, label="weight")
+    notes = [f"colour: weight, one scale for all epochs, symmetric around 0 (white = 0), limits ±{limit:.3g}"]
+    if channels > 1:
+        notes.append(f"input channel 0 of {channels}")
+    if visible < count:
+        notes.append(f"filters 0-{visible - 1} of {count}")
+    fig.suptitle(title or f"{layer}: filters from initialization through epoch {snapshots[-1][0]}")
+    fig.supxlabel("; ".join(notes), fontsize=8)
+    return fig
+
+
+def save_evolution_gif(snapshots, layer: str, path, frame_ms: int = 600) -> str:
+    """An animated GIF, one frame per snapshot (``filters_figure`` on the shared colour limit), written atomically."""
+    from PIL import Image
+
+    limit = symmetric_limit(np.stack([kernel for _, kernel, _ in snapshots]))
+    frames = []
+    for epoch, kernel, bias in snapshots:
+        fig = filters_figure(kernel, title=f"{layer}: {epoch_label(epoch)}", bias=bias, vmax=limit)
+        fig.canvas.draw()
+        frames.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB"))
+        _mpl.close(fig)
+    # The last frame lingers so the trained filters can be read before the loop restarts.
+    durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 4]
+    with atomic_write(path) as f:
+        frames[0].save(f, format="GIF", save_all=True, append_images=frames[1:], duration=durations, loop=0)
+    return path
