@@ -138,7 +138,18 @@ class ModelCheckpoint(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop at the first batch whose loss is NaN or infinite, naming the epoch and batch."""
+    """Stop at the first batch whose loss is NaN or infinite, naming the epoch and batch.
+
+    ``stopped_at`` is then ``(epoch, batch, loss)`` (epoch counted from 1, batch from 0,
+    as printed); None while training stays finite.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.epoch, self.stopped_at = 0, None
+
+    def on_train_begin(self, logs=None):
+        self.stopped_at = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -146,7 +157,8 @@ class TerminateOnNaN(Callback):
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(loss):
-            print(f"Epoch {self.epoch + 1}, batch {batch}: invalid loss {loss}, terminating training")
+            print(f"Epoch {self.epoch + 1}, batch {batch}: invalid loss {loss}, terminating training", flush=True)
+            self.stopped_at = (self.epoch + 1, batch, loss)
             self.model.stop_training = True
 
 
@@ -163,7 +175,7 @@ class ProgbarLogger(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         steps = self.params.get("steps")
-        self.start = time.perf_counter()
+        self.start, self.seen = time.perf_counter(), 0
         print(f"Epoch {epoch + 1}/{self.params.get('epochs')}", flush=True)
         self.bar = None
         if self.verbose == 1:
@@ -175,6 +187,7 @@ class ProgbarLogger(Callback):
                             bar_format="{n_fmt}/{total_fmt} {bar:20} {elapsed} {rate_inv_fmt}{postfix}")
 
     def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
         if self.bar is not None:
             self.bar.set_postfix_str(format_logs(logs), refresh=False)
             self.bar.update(1)
@@ -184,9 +197,9 @@ class ProgbarLogger(Callback):
             self.bar.set_postfix_str(format_logs(logs), refresh=False)
             self.bar.close()
         else:
-            steps = self.params.get("steps")
+            steps, seen = self.params.get("steps"), max(self.seen, 1)  # seen < steps when training stopped early
             seconds = time.perf_counter() - self.start
-            print(f"{steps}/{steps} - {seconds:.0f}s - {1000 * seconds / steps:.0f}ms/step - {format_logs(logs)}",
+            print(f"{self.seen}/{steps} - {seconds:.0f}s - {1000 * seconds / seen:.0f}ms/step - {format_logs(logs)}",
                   flush=True)
 
 

@@ -1,4 +1,5 @@
-"""The ``convscope`` command: parse, call the library, print. Errors are one line on stderr, exit status 2."""
+"""The ``convscope`` command: parse, call the library, print. Errors are one line on stderr, exit status 2
+(3: ``train`` stopped because the loss diverged)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import sys
 import time
 
 from . import backend
+from .callbacks import TerminateOnNaN
 from .errors import ConvscopeFileError
 from .zoo import MODELS
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
+DIVERGED = 3  # exit status of a training run stopped by a NaN or infinite loss
 
 
 class UsageError(Exception):
@@ -54,7 +57,11 @@ def build_parser() -> Parser:
     train = sub.add_parser("train", allow_abbrev=False, help="train a model from scratch (or resume a run) and write a run folder",
                            description="Train the Keras MNIST convnet (or LeNet-5) and write a run folder: final model, "
                            "per-epoch checkpoints, history, filter snapshots. With no arguments: full MNIST if it can "
-                           "be found or downloaded, else the offline sample.")
+                           "be found or downloaded, else the offline sample.",
+                           epilog="Exit status: 0 trained; 2 bad arguments, settings or files; 3 training diverged "
+                           "(the loss became NaN or infinite: training stops at that batch, naming the epoch and "
+                           "batch, keeps the checkpoint of the last good epoch and writes no final model); "
+                           "130 interrupted (Ctrl-C; the checkpoint is kept, continue with --resume).")
     train.add_argument("--dataset", choices=DATASETS, help="data set (default: mnist, falling back to mnist-sample)")
     train.add_argument("--model", choices=sorted(MODELS), default="keras-convnet", help="architecture (default: keras-convnet)")
     train.add_argument("--epochs", type=positive_int, default=15, help="epochs to train (default: 15, the Keras recipe)")
@@ -154,17 +161,30 @@ def cmd_train(args) -> int:
           f"run folder: {run_dir}", flush=True)
     model.summary()
     recorder = runs.RunRecorder(run_dir, history)
+    nan_guard = TerminateOnNaN()
     start = time.perf_counter()
     try:
-        model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, initial_epoch=epochs_done,
-                  validation_split=cfg.validation_split, callbacks=[recorder],
-                  verbose="auto" if args.verbose is None else args.verbose)
+        # Overflow warnings are noise once the loss diverges: the guard reports it in one line.
+        with backend.xp.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            model.fit(x, y, batch_size=cfg.batch_size, epochs=cfg.epochs, initial_epoch=epochs_done,
+                      validation_split=cfg.validation_split, callbacks=[nan_guard, recorder],
+                      verbose="auto" if args.verbose is None else args.verbose)
     except KeyboardInterrupt:
         done = len(next(iter(recorder.history.values()), []))
         print(f"\nInterrupted. The checkpoint after epoch {done} is saved in "
               f"{os.path.join(run_dir, runs.CHECKPOINT)}; continue with: convscope train --resume {run_dir}",
               file=sys.stderr)
         return 130
+    if nan_guard.stopped_at or recorder.refused:
+        if nan_guard.stopped_at:
+            epoch, batch, loss = nan_guard.stopped_at
+            what = f"the loss became {loss} at epoch {epoch}, batch {batch}"
+        else:
+            what = recorder.refused
+        print(f"convscope: error: training diverged: {what}; stopped. No final model was written; the checkpoint "
+              f"after epoch {recorder.epochs_recorded} (the last good one) is kept in "
+              f"{os.path.join(run_dir, runs.CHECKPOINT)}. Try a smaller --learning-rate.", file=sys.stderr)
+        return DIVERGED
     seconds = time.perf_counter() - start
     model.save(os.path.join(run_dir, runs.FINAL_MODEL))
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)

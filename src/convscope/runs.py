@@ -6,7 +6,8 @@ A run folder holds:
     model.convscope         the final model (written when training ends)
     checkpoint.convscope    the latest checkpoint: weights, optimizer state, epochs done,
                             random-generator state, history so far (rewritten atomically
-                            after every epoch, and once before the first)
+                            after every complete epoch whose loss and weights are finite,
+                            and once before the first)
     history.json / .csv     loss and metrics per epoch
     filters/epoch_000.npz   every conv layer's kernel and bias at initialization (000)
                             and after each epoch (001, 002, ...)
@@ -21,8 +22,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import platform
+import re
 from dataclasses import asdict, dataclass
 
 from . import __version__, backend, layers, optimizers, utils
@@ -73,25 +76,62 @@ def prepare(x, y):
 
 
 class RunRecorder(Callback):
-    """Writes the history, filter snapshots and an atomic checkpoint after every epoch."""
+    """Writes the history, filter snapshots and an atomic checkpoint after every epoch.
+
+    Only complete, finite epochs are recorded: an epoch cut short (e.g. by ``TerminateOnNaN``),
+    or one that ends with a non-finite loss or non-finite weights, writes nothing, stops
+    training and sets ``refused`` to the reason, so the checkpoint on disk stays the last
+    good one.
+    """
 
     def __init__(self, run_dir, history: dict | None = None):
         super().__init__()
         self.run_dir = run_dir
         self.history = history or {}
+        self.refused: str | None = None
+        self._batches = 0
+
+    @property
+    def epochs_recorded(self) -> int:
+        """Epochs in the history, i.e. the epoch count of the checkpoint on disk."""
+        return len(next(iter(self.history.values()), []))
 
     def on_train_begin(self, logs=None):
+        self.refused = None
         if not os.path.exists(os.path.join(self.run_dir, CHECKPOINT)):
             self._snapshot(0)
             self._checkpoint(0)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._batches += 1
+
     def on_epoch_end(self, epoch, logs=None):
+        problem = self._problem(logs or {})
+        if problem:
+            self.refused = f"epoch {epoch + 1} {problem}"
+            self.model.stop_training = True
+            return
         for key, value in (logs or {}).items():
             if key != "time":
                 self.history.setdefault(key, []).append(float(value))
         self._snapshot(epoch + 1)
         write_history(self.run_dir, self.history)
         self._checkpoint(epoch + 1)
+
+    def _problem(self, logs: dict) -> str | None:
+        """Why this epoch's state must not be saved, or None."""
+        steps = self.params.get("steps")
+        if steps is not None and self._batches < steps:
+            return f"stopped after {self._batches} of {steps} batches"
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            return f"ended with loss {loss}"
+        if not all(backend.xp.isfinite(w).all() for w in self.model.get_weights()):
+            return "ended with NaN or infinite weights"
+        return None
 
     def _checkpoint(self, epochs_done: int) -> None:
         state = {"epochs_done": epochs_done, "rng_state": _jsonable(backend.get_rng_state()), "history": self.history}
@@ -135,6 +175,7 @@ def start(cfg: RunConfig, run_dir):
     layers.clear_session()
     model = build_model(cfg)
     os.makedirs(run_dir, exist_ok=True)
+    remove_stale_temp_files(run_dir)  # a start killed before its first checkpoint may have left some
     record = {"run": asdict(cfg), "model": model.get_config(), "convscope": __version__,
               "numpy": backend.xp.__version__, "python": platform.python_version(), "floatx": backend.floatx()}
     write_text(os.path.join(run_dir, CONFIG), json.dumps(record, indent=1))
@@ -148,21 +189,33 @@ def resume(run_dir):
         raise ValueError(f"{run_dir!r} is not a run folder (no {CONFIG})")
     with open(path, encoding="utf-8") as f:
         cfg = RunConfig(**json.load(f)["run"])
+    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        # Stopped after writing its config but before its first checkpoint: start it again exactly as start() did.
+        remove_stale_temp_files(run_dir)
+        utils.set_random_seed(cfg.seed)
+        layers.clear_session()
+        return cfg, build_model(cfg), 0, {}
     model, state = load_checkpoint(os.path.join(run_dir, CHECKPOINT))
     backend.set_rng_state(state["rng_state"])
     remove_stale_temp_files(run_dir)
     return cfg, model, state["epochs_done"], state["history"]
 
 
+# The hidden temp files atomic_write makes for a run's own files (".NAME.<random>.tmp"), and only those:
+# a run folder given with --out may be any folder, and other programs' temp files are not ours to delete.
+_RUN_TEMP = re.compile(r"\.(config\.json|checkpoint\.convscope|model\.convscope|history\.json|history\.csv)\.\w+\.tmp")
+_SNAPSHOT_TEMP = re.compile(r"\.epoch_\d{3,}\.npz\.\w+\.tmp")
+
+
 def remove_stale_temp_files(run_dir) -> list[str]:
     """Delete the hidden ``.NAME.*.tmp`` files that ``atomic_write`` leaves when a run is killed mid-write."""
     removed = []
-    for folder in (run_dir, os.path.join(run_dir, "filters")):
+    for folder, pattern in ((run_dir, _RUN_TEMP), (os.path.join(run_dir, "filters"), _SNAPSHOT_TEMP)):
         if not os.path.isdir(folder):
             continue
         for name in os.listdir(folder):
             path = os.path.join(folder, name)
-            if name.startswith(".") and name.endswith(".tmp") and os.path.isfile(path):
+            if pattern.fullmatch(name) and os.path.isfile(path):
                 os.remove(path)
                 removed.append(path)
     return removed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tokenize
 import zipfile
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def load_npz(path: str | os.PathLike, *, max_bytes: int = 4 * idx.MAX_BYTES) -> 
             arrays = {key: npz[key] for key in NPZ_KEYS}
     except DataFileError:
         raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:
+        # SyntaxError, TokenError: numpy tokenizes a malformed .npy header.
         raise DataFileError(f"{path.name}: not a readable .npz file ({exc})") from exc
     train = _checked((arrays["x_train"], arrays["y_train"]), f"{path.name} (train)")
     test = _checked((arrays["x_test"], arrays["y_test"]), f"{path.name} (test)")

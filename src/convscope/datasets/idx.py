@@ -15,6 +15,7 @@ hostile ``.gz`` cannot fill memory.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -30,6 +31,7 @@ IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 # The largest standard file, MNIST's training images, is 47,040,016 bytes.
 MAX_BYTES = 100 * 2**20
+MAX_NDIM = 32  # NumPy 1 arrays have at most 32 dimensions (NumPy 2: 64); MNIST files have 1 or 3
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _CHUNK = 2**20
@@ -89,14 +91,19 @@ def parse_idx(data: bytes | bytearray, name: str = "IDX data") -> np.ndarray:
             f"{name}: truncated header, {ndim} dimensions need {offset} bytes but the file holds {len(data)}"
         )
     shape = struct.unpack(f">{ndim}I", data[4:offset])
-    expected = int(np.prod(shape, dtype=np.int64))
+    expected = math.prod(shape)  # exact: np.prod in int64 wraps around for dimensions like (65536,) * 4
     actual = len(data) - offset
     if actual != expected:
         problem = "truncated" if actual < expected else "trailing bytes"
         raise DataFileError(
             f"{name}: {problem}: dimensions {shape} declare {expected} data bytes but the file holds {actual}"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+    if ndim > MAX_NDIM:
+        raise DataFileError(f"{name}: IDX header declares {ndim} dimensions; arrays have at most {MAX_NDIM}")
+    try:
+        return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+    except ValueError as exc:  # e.g. (0, 2**31, 2**31, ...): no data, but a shape NumPy cannot describe
+        raise DataFileError(f"{name}: dimensions {shape} do not describe an array NumPy can hold ({exc})") from exc
 
 
 def read_idx(path: str | os.PathLike, *, magic: int | None = None, max_bytes: int = MAX_BYTES) -> np.ndarray:

@@ -258,5 +258,5 @@ def _layer(spec: dict, source: str):
         kwargs["axis"] = kwargs["axis"][0]  # Keras 2 wrote the axis as a list
     try:
         return LAYER_CLASSES[kind](name=name, trainable=config.get("trainable", True), **kwargs)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ModelFileError(f"{where}: {e}") from e

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import io
 import json
+import lzma
 import math
 import os
 import zipfile
+import zlib
 
 from .. import backend
 from ..errors import ModelFileError
@@ -33,6 +35,14 @@ CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.weights.h5"
 MAX_CONFIG_BYTES = 16 * 2**20
 MAX_WEIGHTS_BYTES = 2**31
+ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+# What damaged zip / HDF5 content raises from zipfile, zlib, lzma and h5py (bz2 raises OSError).
+# NotImplementedError: a member needing a newer zip version than zipfile knows; UnicodeError: a zip member name
+# flagged UTF-8 that is not, or an HDF5 name / string attribute that h5py decoded into surrogates.
+_DAMAGED = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, RuntimeError, zlib.error, lzma.LZMAError,
+    NotImplementedError, UnicodeError,
+)
 
 
 def load_keras(path):
@@ -50,7 +60,7 @@ def load_keras(path):
             return _build(config, source, lambda arch, shapes: read_legacy(f, arch.layers, shapes, source))
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, RuntimeError) as e:
+    except _DAMAGED as e:
         raise ModelFileError(f"{source} is damaged or truncated: {e}") from e
 
 
@@ -76,7 +86,7 @@ def load_keras_weights(model, path) -> None:
                 arrays = read(f, model.layers, shapes, source)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, KeyError, RuntimeError) as e:
+    except _DAMAGED as e:
         raise ModelFileError(f"{source} is damaged or truncated: {e}") from e
     model.set_weights(arrays)
 
@@ -104,6 +114,11 @@ def _read_archive(path, source: str) -> tuple[dict, bytes]:
                 raise ModelFileError(f"{source} has an unsafe member name {info.filename!r}")
             if info.filename in members:
                 raise ModelFileError(f"{source} has two members named {info.filename!r}; refusing an ambiguous file")
+            if info.flag_bits & 0x1 or info.compress_type not in ZIP_METHODS:
+                raise ModelFileError(
+                    f"{source}: member {info.filename!r} is encrypted or uses an unknown compression method "
+                    f"({info.compress_type}); convscope reads plain stored or compressed members"
+                )
             members[info.filename] = info
         if CONFIG_MEMBER not in members:
             raise ModelFileError(f"{source} is not a Keras 3 model file (no {CONFIG_MEMBER})")
@@ -126,7 +141,8 @@ def _read_member(zf, info, limit: int, source: str) -> bytes:
 def _parse_json(raw: bytes, source: str):
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+        # ValueError: json.JSONDecodeError, and integers longer than Python's int_max_str_digits.
         raise ModelFileError(f"{source}: the model config is not valid JSON: {e}") from e
 
 
@@ -139,7 +155,10 @@ def _legacy_config(f, source: str):
                 "call convscope.interop.load_keras_weights(model, path)"
             )
         raise ModelFileError(f"{source} is HDF5 but not a Keras model file (no model_config)")
-    raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    try:
+        raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    except (UnicodeEncodeError, TypeError, ValueError) as e:  # h5py hands undecodable bytes back as surrogates
+        raise ModelFileError(f"{source}: model_config is not UTF-8 text: {e}") from e
     if len(raw) > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{source}: model_config is {len(raw)} bytes, more than the {MAX_CONFIG_BYTES} allowed")
     return _parse_json(raw, source)
@@ -157,7 +176,7 @@ def _build(config, source: str, read_weights):
 
     try:
         arch = architecture_from_config(config, source)
-    except (AttributeError, TypeError, KeyError) as e:
+    except (AttributeError, TypeError, KeyError, OverflowError) as e:
         raise ModelFileError(f"{source}: malformed model config: {e}") from e
     shapes = _declared_shapes(arch, source)
     arrays = read_weights(arch, shapes)
@@ -181,7 +200,7 @@ def _declared_shapes(arch, source: str) -> list[dict]:
             shapes.append({name: tuple(s) for name, s in layer.param_shapes(shape).items()})
             total += sum(math.prod(s) for s in shapes[-1].values())
             shape = layer.compute_output_shape(shape)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OverflowError) as e:
         raise ModelFileError(f"{source}: {e}") from e
     if total * 8 > MAX_WEIGHTS_BYTES:
         raise ModelFileError(f"{source}: the model declares {total} weights, more than convscope loads")

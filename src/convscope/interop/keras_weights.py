@@ -127,11 +127,15 @@ def _read(h5py, group, path: str, shape: tuple, what: str, source: str):
         raise ModelFileError(f"{source}: {what} is missing (no dataset {path!r} in {group.name})")
     if dataset.external or dataset.is_virtual:
         raise ModelFileError(f"{source}: {what} is stored outside the file; refusing it")
-    if dataset.dtype.kind != "f":
-        raise ModelFileError(f"{source}: {what} has dtype {dataset.dtype}, not a float type")
+    try:
+        dtype = dataset.dtype
+    except (ValueError, TypeError) as e:  # a damaged type message: e.g. a float h5py cannot map to NumPy
+        raise ModelFileError(f"{source}: {what} has a data type convscope cannot read: {e}") from e
+    if dtype.kind != "f":
+        raise ModelFileError(f"{source}: {what} has dtype {dtype}, not a float type")
     if dataset.shape != tuple(shape):
         raise ModelFileError(f"{source}: {what} has shape {dataset.shape} in the file, the model needs {tuple(shape)}")
-    size = dataset.size * dataset.dtype.itemsize
+    size = dataset.size * dtype.itemsize
     if size > BOMB_FLOOR_BYTES and size > MAX_EXPANSION * dataset.id.get_storage_size():
         # Compression can make a huge array of fill values out of a few bytes on disk.
         raise ModelFileError(f"{source}: {what} expands to {size} bytes from {dataset.id.get_storage_size()} stored")

@@ -15,16 +15,25 @@ import tempfile
 
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "wb"):
-    """``with atomic_write(path) as f: f.write(...)``; the file appears only if the block succeeds."""
+    """``with atomic_write(path) as f: f.write(...)``; the file appears only if the block succeeds.
+
+    A failure of the disk (full, read-only, I/O error) at any step raises ``OSError`` with the
+    original ``errno`` and one line: ``Cannot write '<path>': <reason>; the previous file is
+    unchanged`` (or ``nothing was written`` when there was none).
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
+    previous = os.path.exists(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     except OSError as e:
-        raise OSError(e.errno, f"Cannot write {path!r}: {e.strerror}") from e
+        raise _write_error(e, path, previous) from e
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a saved model should get the usual permissions
         with os.fdopen(fd, mode) as f:
+            # mkstemp makes 0600; a saved model should get the usual permissions. Some file systems
+            # (FAT, some network mounts) refuse chmod: the file then keeps 0600 rather than not being written.
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, 0o666 & ~_umask())
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -33,9 +42,16 @@ def atomic_write(path, mode: str = "wb"):
         with contextlib.suppress(OSError):
             os.remove(tmp)
         if isinstance(e, OSError):
-            raise OSError(e.errno, f"Cannot write {path!r}: {e.strerror}; the previous file is unchanged") from e
+            raise _write_error(e, path, previous) from e
         raise
     _fsync_folder(folder)
+
+
+def _write_error(e: OSError, path: str, previous: bool) -> OSError:
+    """One line naming the path and the reason (an OSError without errno, e.g. io.UnsupportedOperation, included)."""
+    reason = e.strerror or str(e) or type(e).__name__
+    message = f"Cannot write {path!r}: {reason}; " + ("the previous file is unchanged" if previous else "nothing was written")
+    return OSError(e.errno, message) if e.errno is not None else OSError(message)
 
 
 def _umask() -> int:

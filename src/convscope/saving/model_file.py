@@ -21,7 +21,9 @@ import io
 import json
 import math
 import os
+import tokenize
 import zipfile
+import zlib
 
 from .. import backend, losses, metrics, optimizers
 from ..errors import ModelFileError
@@ -86,7 +88,10 @@ def load_checkpoint(path, compile: bool = True):
             return _read(zf, path, compile)
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, NotImplementedError,
+            UnicodeDecodeError) as e:
+        # NotImplementedError: a member needing a newer zip version than zipfile knows;
+        # UnicodeDecodeError: a member name flagged UTF-8 that is not.
         raise ModelFileError(f"{path!r} is damaged or truncated: {e}") from e
 
 
@@ -102,10 +107,12 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
             raise ValueError('an InputLayer in "layers"; the input shape belongs in "input_shape"')
         model = Sequential(layers, name=config["model"].get("name"))
         input_shape = config["model"].get("input_shape")
-        if not isinstance(input_shape, list):
-            raise ValueError(f"input_shape must be a list of sizes, received {input_shape!r}")
+        if not isinstance(input_shape, list) or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
+        ):
+            raise ValueError(f"input_shape must be a list of positive int sizes, received {input_shape!r}")
         declared = _declared_parameters(model, input_shape)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:  # OverflowError: huge ints as floats
         raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
     weights = _read_arrays(zf, members, config["weights"], "weights", path, expected=declared)
     _check_expected_members(members, len(config["weights"]), len(config["optimizer_state"]), path)
@@ -123,7 +130,7 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
             model.optimizer.set_state(dict(zip(names, state)), model.trainable_parameters)
         except ModelFileError:
             raise
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ModelFileError(f"{path!r} holds an invalid training configuration: {e}") from e
     return model, config.get("training_state")
 
@@ -136,6 +143,14 @@ def _members(zf: zipfile.ZipFile, path: str) -> dict:
     for name in names:
         if name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name:
             raise ModelFileError(f"{path!r} has an unsafe member name {name!r}")
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise ModelFileError(f"{path!r}: member {info.filename!r} is encrypted; convscope model files never are")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise ModelFileError(
+                f"{path!r}: member {info.filename!r} uses zip compression method {info.compress_type}; "
+                "convscope reads stored or deflated members only"
+            )
     return {info.filename: info for info in infos}
 
 
@@ -147,7 +162,8 @@ def _read_config(zf, members, path) -> dict:
         raise ModelFileError(f"{path!r}: config.json declares {info.file_size} bytes, more than the {MAX_CONFIG_BYTES} allowed")
     try:
         config = json.loads(zf.read(info).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
+        # ValueError: json.JSONDecodeError, and integers longer than Python's int_max_str_digits.
         raise ModelFileError(f"{path!r}: config.json is not valid JSON: {e}") from e
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise ModelFileError(f"{path!r} is not a convscope model file (config.json has no \"format\": \"{FORMAT}\")")
@@ -198,7 +214,7 @@ def _read_npy(zf, members, member, shape, dtype, path):
     info = members.get(member)
     if info is None:
         raise ModelFileError(f"{path!r}: missing array {member}")
-    if dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
+    if not isinstance(dtype, str) or dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
         raise ModelFileError(f"{path!r}: {member} declares dtype {dtype!r} and shape {shape}; allowed dtypes: {sorted(DTYPES)}")
     needed = math.prod(shape) * backend.xp.dtype(dtype).itemsize
     if info.file_size > needed + NPY_HEADER_ALLOWANCE:
@@ -213,14 +229,34 @@ def _read_npy(zf, members, member, shape, dtype, path):
     if len(raw) < needed:
         raise ModelFileError(f"{path!r}: {member} holds {len(raw)} bytes, too small for its declared {dtype} shape {shape}")
     try:
+        # The .npy header's own shape decides what np.load allocates: it must be the declared one first.
+        header_shape, header_dtype = _npy_header(raw)
+        if header_shape != shape or header_dtype.name != dtype:
+            raise ModelFileError(
+                f"{path!r}: {member} holds {header_dtype.name} {header_shape}, the config declares {dtype} {shape}"
+            )
         array = backend.xp.load(io.BytesIO(raw), allow_pickle=False)
-    except ValueError as e:
+    except (ValueError, SyntaxError, tokenize.TokenError) as e:  # numpy tokenizes a malformed header
+        if isinstance(e, ModelFileError):
+            raise
         raise ModelFileError(f"{path!r}: {member} is not a valid .npy array: {e}") from e
     if array.shape != shape or array.dtype.name != dtype:
         raise ModelFileError(
             f"{path!r}: {member} holds {array.dtype.name} {array.shape}, the config declares {dtype} {shape}"
         )
     return array
+
+
+def _npy_header(raw: bytes):
+    """(shape, dtype) a .npy file's header declares, read without touching its data; ValueError if malformed."""
+    fmt = backend.xp.lib.format
+    f = io.BytesIO(raw)
+    version = fmt.read_magic(f)
+    if version not in ((1, 0), (2, 0)):
+        raise ValueError(f"unsupported .npy format version {version}")
+    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+    shape, _fortran_order, dtype = read_header(f)
+    return tuple(shape), dtype
 
 
 def _check_expected_members(members, n_weights, n_state, path) -> None:
