@@ -14,3 +14,19 @@ def kernel_path(request):
     jit.set_enabled(request.param == "jit")
     yield request.param
     jit.set_enabled(previous)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A real run folder: the Keras convnet trained 2 epochs on 320 sample images (a second or two)."""
+    from convscope import runs
+    from convscope.datasets import mnist_sample
+
+    folder = tmp_path_factory.mktemp("run") / "run"
+    cfg = runs.RunConfig(dataset="mnist-sample", epochs=2, batch_size=64, limit=320)
+    model = runs.start(cfg, folder)
+    (x, y), _ = mnist_sample.load_data()
+    x, y = runs.prepare(x[:320], y[:320])
+    model.fit(x, y, batch_size=64, epochs=2, validation_split=0.1, callbacks=[runs.RunRecorder(folder)], verbose=0)
+    model.save(folder / runs.FINAL_MODEL)
+    return folder

@@ -26,19 +26,6 @@ from convscope.explorer.workspace import Workspace
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A real run folder: the Keras convnet trained 2 epochs on 320 sample images (a second or two)."""
-    folder = tmp_path_factory.mktemp("explorer-api") / "run"
-    cfg = runs.RunConfig(dataset="mnist-sample", epochs=2, batch_size=64, limit=320)
-    model = runs.start(cfg, folder)
-    (x, y), _ = mnist_sample.load_data()
-    x, y = runs.prepare(x[:320], y[:320])
-    model.fit(x, y, batch_size=64, epochs=2, validation_split=0.1, callbacks=[runs.RunRecorder(folder)], verbose=0)
-    model.save(folder / runs.FINAL_MODEL)
-    return folder
-
-
-@pytest.fixture(scope="module")
 def server(run_dir):
     model_file = run_dir / runs.FINAL_MODEL
     digest = hashlib.sha256(model_file.read_bytes()).hexdigest()

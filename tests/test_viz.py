@@ -31,19 +31,6 @@ def texts(fig) -> str:
     return " | ".join(found)
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    """A real run folder: the Keras convnet trained 2 epochs on 320 sample images (a second or two)."""
-    folder = tmp_path_factory.mktemp("viz") / "run"
-    cfg = runs.RunConfig(dataset="mnist-sample", epochs=2, batch_size=64, limit=320)
-    model = runs.start(cfg, folder)
-    (x, y), _ = mnist_sample.load_data()
-    x, y = runs.prepare(x[:320], y[:320])
-    model.fit(x, y, batch_size=64, epochs=2, validation_split=0.1, callbacks=[runs.RunRecorder(folder)], verbose=0)
-    model.save(folder / runs.FINAL_MODEL)
-    return folder
-
-
 def test_first_layer_filters_are_images_on_a_symmetric_scale():
     kernel = np.random.default_rng(0).normal(size=(3, 3, 1, 12)) + 0.3  # mostly positive: limits must still be ±max
     fig = viz.filters_figure(kernel, title="conv", bias=np.arange(12) / 10)
