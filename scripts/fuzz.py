@@ -1008,16 +1008,16 @@ def crafted() -> list:
     model_case("newer_format.convscope", with_config(lambda c: c.update(format_version=99)), "newer convscope",
                "format_version 99")
     model_case("lambda_layer.convscope",
-               with_config(lambda c: c["model"]["layers"].__setitem__(0, {"class_name": "Lambda", "config": {}})),
+               with_config(lambda c: c["model"]["config"]["layers"].__setitem__(0, {"class_name": "Lambda", "config": {}})),
                "Unknown layer type 'Lambda'", "a layer outside the closed list")
     model_case("dtype_unhashable.convscope", with_config(lambda c: c["weights"][0].update(dtype=[])),
                r"declares dtype \[\]", "dtype given as a list")
     model_case("dtype_object.convscope", with_config(lambda c: c["weights"][0].update(dtype="object")),
                "allowed dtypes", "dtype object")
-    model_case("input_shape_float.convscope", with_config(lambda c: c["model"].update(input_shape=[1e308, 6, 1])),
+    model_case("input_shape_float.convscope", with_config(lambda c: c["model"]["config"].update(input_shape=[1e308, 6, 1])),
                "positive int sizes", "input size 1e308")
     model_case("input_shape_huge.convscope",
-               with_config(lambda c: c["model"].update(input_shape=[2**40, 2**40, 1])),
+               with_config(lambda c: c["model"]["config"].update(input_shape=[2**40, 2**40, 1])),
                "should be dense/kernel", "input of 2**80 pixels (weights would need 2**80 floats)")
     model_case("weights_missing_entry.convscope", with_config(lambda c: c["weights"].pop()),
                r"needs \d+ weight arrays", "one weight fewer than the layers need")

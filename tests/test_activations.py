@@ -1,15 +1,23 @@
+import json
 import math
+import re
 
 import numpy as np
 import pytest
 
 from convscope import activations, backend
 from convscope.activations import ELU, GELU, LeakyReLU
+from convscope.layers import Conv2D, Dense
+from convscope.layers.activation import LeakyReLU as LeakyReLULayer
+from convscope.layers.activation import Softmax
+from convscope.ops.reference_softmax import softmax_loops
 
 NAMES = [
     "linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid",
     "tanh", "softplus", "softsign", "silu", "swish", "softmax",
+    "relu6", "hard_sigmoid", "hard_silu", "hard_swish",
 ]  # fmt: skip
+ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
 
 ACTIVATIONS = {name: activations.get(name) for name in NAMES}
 ACTIVATIONS.update(
@@ -127,13 +135,14 @@ def test_module_level_functions():
     assert np.array_equal(activations.relu(x), [0.0, 3.0])
     assert np.array_equal(activations.linear(x), x)
     assert activations.swish is activations.silu
+    assert activations.hard_swish is activations.hard_silu
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_get_serialize_round_trip(name):
     act = activations.get(name)
     assert activations.get(activations.serialize(act)) is act
-    assert act.name == ("silu" if name == "swish" else name)
+    assert act.name == ALIASES.get(name, name)
     assert activations.get(act) is act
 
 
@@ -157,3 +166,136 @@ def test_get_and_serialize_bad_types():
 def test_docstring_states_function_and_derivative(name):
     doc = type(ACTIVATIONS[name]).__doc__
     assert "f(x)" in doc and "f'" in doc or "df_i/dx_j" in doc
+
+
+# ---------------------------------------------------------------- relu6, hard_sigmoid, hard_silu
+# Points on every piece of each function, at least 0.05 from its kinks (relu6: 0 and 6; hard_*: -3 and 3).
+PIECEWISE_X = np.array([[-7.5, -4.0, -3.05, -2.95, -1.2, -0.05, 0.05, 0.7],
+                        [1.9, 2.95, 3.05, 4.4, 5.95, 6.05, 8.0, 11.0]])
+
+KERAS_FORMULAS = {
+    "relu6": (lambda x: np.minimum(np.maximum(x, 0.0), 6.0), lambda x: ((x > 0) & (x < 6)) * 1.0),
+    "hard_sigmoid": (lambda x: np.clip(x / 6 + 0.5, 0.0, 1.0), lambda x: ((x > -3) & (x < 3)) / 6.0),
+    "hard_silu": (lambda x: x * np.clip(x / 6 + 0.5, 0.0, 1.0),
+                  lambda x: np.where(x >= 3, 1.0, np.where(x > -3, (2 * x + 3) / 6, 0.0))),
+}
+
+
+@pytest.mark.parametrize("name", KERAS_FORMULAS)
+def test_piecewise_values_and_gradients_match_keras_formulas(name, float64):
+    act = activations.get(name)
+    value, slope = KERAS_FORMULAS[name]
+    x = PIECEWISE_X
+    y = act(x)
+    np.testing.assert_allclose(y, value(x), rtol=1e-15, atol=1e-15)
+    dy = np.random.default_rng(5).normal(size=x.shape)
+    np.testing.assert_allclose(act.gradient(x, y, dy), slope(x) * dy, rtol=1e-14, atol=1e-15)
+    numeric = _numerical_gradient(act, x, dy)
+    np.testing.assert_allclose(act.gradient(x, y, dy), numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_piecewise_keras_values_at_the_kinks():
+    x = np.array([-3.0, 0.0, 3.0, 6.0])
+    np.testing.assert_array_equal(activations.relu6(x), [0.0, 0.0, 3.0, 6.0])
+    np.testing.assert_array_equal(activations.hard_sigmoid(x), [0.0, 0.5, 1.0, 1.0])
+    np.testing.assert_array_equal(activations.hard_silu(x), [0.0, 0.0, 3.0, 6.0])
+    # hard_sigmoid is relu6(x + 3) / 6, as Keras 3 defines it
+    np.testing.assert_allclose(activations.hard_sigmoid(PIECEWISE_X), activations.relu6(PIECEWISE_X + 3) / 6,
+                               rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["relu6", "hard_sigmoid", "hard_silu", "hard_swish"])
+def test_piecewise_activations_usable_by_name_in_layers(name):
+    layer = Conv2D(2, 3, activation=name)
+    assert layer.activation is activations.get(name)
+    assert layer.get_config()["activation"] == ALIASES.get(name, name)
+    dense = Dense(3, activation=name)
+    y = dense(np.random.default_rng(6).normal(size=(2, 4)).astype(np.float32) * 8)
+    assert y.dtype == np.float32 and y.shape == (2, 3)
+
+
+def test_leaky_relu_function_keeps_keras_default_of_0_2():
+    assert activations.leaky_relu.negative_slope == 0.2
+    assert LeakyReLU().negative_slope == 0.2
+
+
+# ---------------------------------------------------------------- the Softmax and LeakyReLU layers
+def test_leaky_relu_layer_default_is_keras_3s_0_3():
+    layer = LeakyReLULayer()
+    assert layer.negative_slope == 0.3
+    np.testing.assert_allclose(layer(np.array([[-10.0, -5.0, 0.0, 5.0, 10.0]])), [[-3.0, -1.5, 0.0, 5.0, 10.0]])
+    y = LeakyReLULayer(negative_slope=0.5)(np.array([[-10.0, 5.0]], dtype=np.float32))
+    assert y.dtype == np.float32
+    np.testing.assert_array_equal(y, [[-5.0, 5.0]])
+
+
+@pytest.mark.parametrize("value", [-0.1, None, "0.3", True])
+def test_leaky_relu_layer_refuses_bad_slopes(value):
+    with pytest.raises(ValueError, match=r'LeakyReLU "[a-z0-9_]+": argument "negative_slope" must be a number >= 0, '
+                                         rf"received {re.escape(repr(value))}"):
+        LeakyReLULayer(negative_slope=value)
+
+
+@pytest.mark.parametrize("axis", [-1, 1, 2, -2, [1, 2], [-1, 1]])
+def test_softmax_layer_normalizes_along_its_axis(axis, float64):
+    x = np.random.default_rng(7).normal(size=(2, 3, 4, 5)) * 3
+    y = Softmax(axis=axis)(x)
+    axes = tuple(axis) if isinstance(axis, list) else axis
+    e = np.exp(x - x.max(axis=axes, keepdims=True))
+    np.testing.assert_allclose(y, e / e.sum(axis=axes, keepdims=True), rtol=1e-13)
+    np.testing.assert_allclose(y.sum(axis=axes), 1.0, rtol=1e-13)
+
+
+def test_softmax_layer_on_the_last_axis_shares_the_fusable_softmax():
+    assert Softmax().activation is activations.softmax
+    assert Softmax(axis=[-1]).activation is activations.softmax
+    # any other axis must not look like "softmax" to the model, which fuses that with a last-axis cross-entropy
+    assert Softmax(axis=1).activation.name != "softmax"
+    assert Softmax(axis=1)(np.zeros((2, 4, 3), np.float32)).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "axis, pattern",
+    [
+        (1.0, r'argument "axis" must be an int or a non-empty list of ints, received 1\.0'),
+        ([], r'argument "axis" must be an int or a non-empty list of ints, received \[\]'),
+        (True, r'argument "axis" must be an int or a non-empty list of ints, received True'),
+    ],
+)
+def test_softmax_layer_refuses_bad_axis_types(axis, pattern):
+    with pytest.raises(TypeError, match=r'Softmax "[a-z0-9_]+": ' + pattern):
+        Softmax(axis=axis)
+
+
+@pytest.mark.parametrize("axis", [0, -4, 4, [1, -3]])
+def test_softmax_layer_refuses_the_batch_axis_and_missing_axes(axis):
+    with pytest.raises(ValueError, match=r'Softmax "[a-z0-9_]+": argument "axis" must name distinct non-batch axes '
+                                         rf"of the rank-4 input, received axis={re.escape(repr(axis))} "
+                                         r"for input shape \(None, 2, 3, 4\)"):
+        Softmax(axis=axis).build((None, 2, 3, 4))
+
+
+@pytest.mark.parametrize(
+    "make, key, value",
+    [
+        (lambda: Softmax(axis=2, name="sm"), "axis", 2),
+        (lambda: Softmax(axis=[1, 2]), "axis", [1, 2]),
+        (lambda: LeakyReLULayer(negative_slope=0.1, trainable=False), "negative_slope", 0.1),
+    ],
+)
+def test_softmax_and_leaky_relu_layer_configs_round_trip(make, key, value):
+    layer = make()
+    config = layer.get_config()
+    assert config[key] == value and "activation" not in config
+    json.dumps(config)
+    rebuilt = type(layer).from_config(config)
+    assert rebuilt.get_config() == config
+    x = np.random.default_rng(8).normal(size=(2, 3, 4))
+    np.testing.assert_array_equal(rebuilt(x), layer(x))
+
+
+def test_softmax_and_leaky_relu_layers_name_their_loop_reference():
+    assert Softmax.LOOP_REFERENCE == "convscope.ops.reference_softmax.softmax_loops"
+    x = np.random.default_rng(9).normal(size=(2, 3, 4))
+    np.testing.assert_allclose(Softmax(axis=1)(x), softmax_loops(x, 1), rtol=1e-12)
+    assert LeakyReLULayer.LOOP_REFERENCE.startswith("none: ")

@@ -6,6 +6,7 @@ import pytest
 import convscope
 from convscope import backend, fusion, layers
 from convscope.activations import ReLU as ReLUFunction
+from convscope.models import graph
 
 pytestmark = pytest.mark.usefixtures("kernel_path")
 
@@ -25,23 +26,28 @@ def model_with(activation="relu", pool=None):
 
 
 def layer_by_layer(model, x, y):
-    """Forward and backward through every layer separately: the unfused reference."""
+    """Forward and backward through every layer separately, by hand: the unfused reference."""
     h = x
     for layer in model.layers:
         h = layer.forward(h, training=True)
-    _, grad, fused = model._loss_and_grad(model.loss, y, h)
-    for i, layer in enumerate(reversed(model.layers)):
-        if isinstance(layer, layers.ActivatedLayer):
-            grad = layer.backward(grad, dy_is_preactivation=(i == 0 and fused))
-        else:
-            grad = layer.backward(grad)
+    last = model.layers[-1]
+    _, grad = model.loss.with_logits().value_and_gradient(y, last.preactivation)
+    model.zero_grad()
+    grad = last.backward_from_preactivation(grad)
+    for layer in reversed(model.layers[:-1]):
+        grad = layer.backward(grad)
     return h, grad, [p.grad.copy() for p in model.parameters]
 
 
+def steps_of(model):
+    return model._graph_for(True).plan(fuse=True).steps
+
+
 def test_relu_then_max_pool_is_fused():
-    steps = model_with()._steps()
-    assert isinstance(steps[0], fusion.ReluThenMaxPool)
+    steps = steps_of(model_with())
+    assert isinstance(steps[0].op, fusion.ReluThenMaxPool)
     assert len(steps) == 3
+    assert not any(isinstance(s.op, fusion.ReluThenMaxPool) for s in model_with()._graph_for(True).plan(fuse=False).steps)
 
 
 @pytest.mark.parametrize("activation,pool", [
@@ -49,7 +55,7 @@ def test_relu_then_max_pool_is_fused():
     ("relu", layers.AveragePooling2D(2)),
 ])
 def test_other_pairs_are_not_fused(activation, pool):
-    assert not any(isinstance(s, fusion.ReluThenMaxPool) for s in model_with(activation, pool)._steps())
+    assert not any(isinstance(s.op, fusion.ReluThenMaxPool) for s in steps_of(model_with(activation, pool)))
 
 
 def test_relu_layer_with_a_cap_is_not_fused():
@@ -69,9 +75,11 @@ def test_fused_forward_and_gradients_are_bit_identical(dtype):
         x[0] = -1.0  # a whole image of ties: every window all-negative -> ReLU zeros
         y = np.array([0, 1, 2, 1, 0])
         out_ref, dx_ref, grads_ref = layer_by_layer(model, x, y)
-        out = model.forward(x, training=True)
-        _, grad, fused = model._loss_and_grad(model.loss, y, out)
-        dx = model.backward(grad, fused)
+        plan = model._graph_for(True).plan(fuse=True)
+        (out,), tape = graph.forward(plan, [x], training=True, keep_state=True)
+        _, grad = model.loss.with_logits().value_and_gradient(y, model.layers[-1].preactivation)
+        model.zero_grad()
+        (dx,) = graph.backward(plan, tape, [grad], from_preactivation={0}, need_input_grads=True)
         assert np.array_equal(out, out_ref)
         assert np.array_equal(dx, dx_ref)
         for p, g in zip(model.parameters, grads_ref):

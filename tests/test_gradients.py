@@ -396,3 +396,9 @@ def test_model_trace_through_parameterless_and_relu_layers():
         assert np.abs(relu_in - k).min() > 1e-4
     _, checked = _check_model_trace(model, x, y)
     assert checked == 8
+
+
+# ---------------------------------------------------------------- Rescaling
+@pytest.mark.parametrize("scale, offset", [(1 / 255, 0.0), ([0.5, -2.0], [1.0, 0.25])])
+def test_rescaling(scale, offset):
+    check_layer(layers.Rescaling(scale, offset=offset), randn(2, 3, 4, 2, seed=31))

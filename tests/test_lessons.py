@@ -135,7 +135,7 @@ def test_lessons_take_a_model_object_and_leave_floatx_and_the_random_generator_a
 
 
 def test_unknown_model_type_and_lesson_name_are_refused():
-    with pytest.raises(TypeError, match="must be a Sequential or a model file"):
+    with pytest.raises(TypeError, match="must be a convscope Model or a model file"):
         lessons.run("bias", model=42)
     with pytest.raises(ValueError, match="no lesson named 'ALL'"):
         lessons.run("ALL")

@@ -381,8 +381,8 @@ def test_foreign_config(saved, tmp_path, config):
 
 def test_newer_format_version(saved, tmp_path):
     path, *_ = saved
-    bad = forged(tmp_path, path, edit_config=lambda c: c.update(format_version=2))
-    with pytest.raises(ModelFileError, match=r"written by a newer convscope \(format version 2; this one reads up to 1\)"):
+    bad = forged(tmp_path, path, edit_config=lambda c: c.update(format_version=3))
+    with pytest.raises(ModelFileError, match=r"written by a newer convscope \(format version 3; this one reads up to 2\)"):
         load_model(bad)
 
 
@@ -406,7 +406,7 @@ def test_unknown_layer_class(saved, tmp_path):
     path, *_ = saved
 
     def edit(config):
-        config["model"]["layers"][3] = {"class_name": "Lambda", "config": {"function": "__import__('os').system"}}
+        config["model"]["config"]["layers"][3] = {"class_name": "Lambda", "config": {"function": "__import__('os').system"}}
 
     bad = forged(tmp_path, path, edit_config=edit)
     with pytest.raises(ModelFileError, match=r"invalid model config: Unknown layer type 'Lambda'"):
@@ -414,12 +414,12 @@ def test_unknown_layer_class(saved, tmp_path):
 
 
 @pytest.mark.parametrize("edit, shown", [
-    (lambda c: c["model"]["layers"][0]["config"].update(kernel_size=[-3, 3]), "kernel_size"),
-    (lambda c: c["model"]["layers"][0]["config"].update(filters="six"), "filters"),
-    (lambda c: c["model"]["layers"][0]["config"].update(evil=1), "evil"),
-    (lambda c: c["model"].update(input_shape=None), "input_shape"),
-    (lambda c: c["model"].update(input_shape=[2, 2, 4]), "smaller than pool_size"),
-    (lambda c: c["model"].update(layers="Dense"), "Unknown layer type None"),
+    (lambda c: c["model"]["config"]["layers"][0]["config"].update(kernel_size=[-3, 3]), "kernel_size"),
+    (lambda c: c["model"]["config"]["layers"][0]["config"].update(filters="six"), "filters"),
+    (lambda c: c["model"]["config"]["layers"][0]["config"].update(evil=1), "evil"),
+    (lambda c: c["model"]["config"].update(input_shape=None), "input_shape"),
+    (lambda c: c["model"]["config"].update(input_shape=[2, 2, 4]), "smaller than pool_size"),
+    (lambda c: c["model"]["config"].update(layers="Dense"), "Unknown layer type None"),
 ])
 def test_invalid_layer_configs(saved, tmp_path, edit, shown):
     path, *_ = saved
@@ -433,8 +433,8 @@ def test_input_layer_entries_are_refused_before_anything_is_built(saved, tmp_pat
     path, *_ = saved
 
     def edit(config):
-        config["model"]["layers"].insert(0, {"class_name": "InputLayer", "config": {"shape": [100_000]}})
-        config["model"]["layers"].insert(1, {"class_name": "Dense", "config": {"units": 100_000}})
+        config["model"]["config"]["layers"].insert(0, {"class_name": "InputLayer", "config": {"shape": [100_000]}})
+        config["model"]["config"]["layers"].insert(1, {"class_name": "Dense", "config": {"units": 100_000}})
 
     bad = forged(tmp_path, path, edit_config=edit)
     tracemalloc.start()
@@ -598,7 +598,7 @@ def _fails_fast(path, match):
 
 def test_huge_declared_units_fail_fast(saved, tmp_path):
     path, *_ = saved
-    bad = forged(tmp_path, path, edit_config=lambda c: c["model"]["layers"][-1]["config"].update(units=10**9))
+    bad = forged(tmp_path, path, edit_config=lambda c: c["model"]["config"]["layers"][-1]["config"].update(units=10**9))
     _fails_fast(bad, r"weight \d+ should be dense/kernel of shape \(4, 1000000000\)")
 
 
@@ -610,7 +610,7 @@ def test_huge_consistent_declaration_with_a_forged_header_fails_fast(saved, tmp_
     forged_kernel = header.getvalue() + b"\0" * 64
 
     def edit(config):
-        config["model"]["layers"][-1]["config"]["units"] = 10**9
+        config["model"]["config"]["layers"][-1]["config"]["units"] = 10**9
         config["weights"][-2]["shape"] = [4, 10**9]
         config["weights"][-1]["shape"] = [10**9]
         config["compile"], config["optimizer_state"] = None, []

@@ -11,14 +11,15 @@
 The core needs NumPy alone; progress bars, images and plots are optional extras.
 """
 
-from . import activations, backend, callbacks, config, initializers, layers, losses, metrics, optimizers, utils
-from .layers import Input
-from .models import LayerTrace, Sequential
-from .saving import load_model
-
 __version__ = "0.1.0"
 
+from . import activations, backend, callbacks, config, initializers, layers, losses, metrics, optimizers, utils
+from .layers import Input
+from .models import LayerTrace, Model, Sequential
+from .saving import load_model
+from . import interop  # registers the Keras and ONNX formats (NumPy-only until a file is read or written)
+
 __all__ = [
-    "Input", "LayerTrace", "Sequential", "activations", "backend", "callbacks", "config", "initializers",
+    "Input", "LayerTrace", "Model", "Sequential", "activations", "backend", "callbacks", "config", "initializers",
     "layers", "load_model", "losses", "metrics", "optimizers", "utils",
 ]

@@ -241,6 +241,45 @@ class SiLU(Activation):
         return s * (1.0 + x * (1.0 - s)) * dy
 
 
+class ReLU6(Activation):
+    """f(x) = min(max(x, 0), 6); f'(x) = 1 if 0 < x < 6 else 0."""
+
+    name = "relu6"
+
+    def _forward(self, x):
+        return backend.xp.minimum(backend.xp.maximum(x, 0.0), 6.0)
+
+    def _backward(self, x, y, dy):
+        return dy * ((x > 0) & (x < 6))
+
+
+class HardSigmoid(Activation):
+    """Keras 3's piecewise-linear sigmoid: f(x) = relu6(x + 3) / 6 = clip(x / 6 + 0.5, 0, 1)
+    (0 for x <= -3, 1 for x >= 3); f'(x) = 1/6 if -3 < x < 3 else 0."""
+
+    name = "hard_sigmoid"
+
+    def _forward(self, x):
+        return backend.xp.clip(x / 6.0 + 0.5, 0.0, 1.0)
+
+    def _backward(self, x, y, dy):
+        return dy * ((x > -3) & (x < 3)) / 6.0
+
+
+class HardSiLU(Activation):
+    """f(x) = x * hard_sigmoid(x) (also called hard_swish): 0 for x <= -3, x * (x + 3) / 6 between, x for x >= 3;
+    f'(x) = hard_sigmoid(x) + x * hard_sigmoid'(x) = 0, (2x + 3) / 6, 1 on those three pieces."""
+
+    name = "hard_silu"
+
+    def _forward(self, x):
+        return x * hard_sigmoid(x)
+
+    def _backward(self, x, y, dy):
+        inside = ((x > -3) & (x < 3)).astype(dy.dtype)
+        return dy * (hard_sigmoid(x) + x * inside / 6.0)
+
+
 class Softmax(Activation):
     """Over the last axis: f(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x);
     df_i/dx_j = f_i * (delta_ij - f_j), so dx = y * (dy - sum(dy * y, axis=-1)).
@@ -269,13 +308,19 @@ softplus = Softplus()
 softsign = Softsign()
 silu = SiLU()
 swish = silu  # Keras's other name for silu
+relu6 = ReLU6()
+hard_sigmoid = HardSigmoid()
+hard_silu = HardSiLU()
+hard_swish = hard_silu  # Keras's other name for hard_silu
 softmax = Softmax()
 
 _BY_NAME = {
     act.name: act
-    for act in (linear, relu, leaky_relu, elu, selu, gelu, sigmoid, tanh, softplus, softsign, silu, softmax)
+    for act in (linear, relu, leaky_relu, elu, selu, gelu, sigmoid, tanh, softplus, softsign, silu, relu6,
+                hard_sigmoid, hard_silu, softmax)
 }
 _BY_NAME["swish"] = silu
+_BY_NAME["hard_swish"] = hard_silu
 
 
 def get(identifier) -> Activation:

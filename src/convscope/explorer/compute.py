@@ -12,7 +12,11 @@ import copy
 import numpy as np
 
 from .. import backend
+from ..layers import AveragePooling2D, Conv2D, MaxPooling2D
 from ..ops.shapes import effective_kernel, paddings_2d
+
+CELL_ARITHMETIC = {Conv2D: "conv", MaxPooling2D: "max", AveragePooling2D: "mean"}
+"""The layers whose single output values the page explains, by exact type, and how each computes one."""
 
 MAX_EDITS = 1000
 MAX_EDIT_MAGNITUDE = 1e3
@@ -35,10 +39,8 @@ def describe(model) -> list[dict]:
 
 
 def conv_kernel(layer):
-    """The layer's 4-D kernel ``(kh, kw, in, out)`` if it is a conv layer, else None."""
-    kernel = getattr(layer, "kernel", None)
-    value = getattr(kernel, "value", None)
-    return value if value is not None and value.ndim == 4 else None
+    """The layer's 4-D kernel ``(kh, kw, in, out)`` if it is a Conv2D, else None."""
+    return layer.kernel.value if CELL_ARITHMETIC.get(type(layer)) == "conv" and layer.built else None
 
 
 def window_of(layer):
@@ -139,7 +141,8 @@ def cell(model, pixels, layer_name: str, row: int, col: int, channel: int) -> di
     position = names.index(layer_name)
     layer = model.layers[position]
     window = window_of(layer)
-    if window is None:
+    kind = CELL_ARITHMETIC.get(type(layer))
+    if window is None or kind is None:
         raise ValueError(f"{layer_name!r} is a {type(layer).__name__}: only conv and pooling cells have arithmetic")
     out_h, out_w, out_c = layer.output_shape[1:]
     if not (0 <= row < out_h and 0 <= col < out_w and 0 <= channel < out_c):
@@ -153,14 +156,12 @@ def cell(model, pixels, layer_name: str, row: int, col: int, channel: int) -> di
         "traced_preactivation": float(record.preactivation[0, row, col, channel]),
         "traced_output": float(record.output[0, row, col, channel]),
     }
-    kernel = conv_kernel(layer)
-    if kernel is not None:
-        result.update(_conv_cell(layer, kernel, patch, channel))
+    if kind == "conv":
+        result.update(_conv_cell(layer, conv_kernel(layer), patch, channel))
         computed, traced = result["output"], result["traced_output"]
     else:
         values = patch[:, :, channel]
         real = values[inside]  # padded cells never count in pooling
-        kind = "max" if "Max" in type(layer).__name__ else "mean"
         computed = float(real.max() if kind == "max" else real.mean())
         result.update({"kind": kind, "patch": values, "output": computed})
         traced = result["traced_output"]

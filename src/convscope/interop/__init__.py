@@ -11,8 +11,13 @@ twin hold the same arrays (see ``keras_weights``); ``onnx_export`` converts to O
 h5py and onnx are the optional ``interop`` extra, imported only when a function needs them.
 """
 
+from .. import formats
 from .keras_export import save_keras
 from .keras_import import load_keras, load_keras_weights
 from .onnx_export import export_onnx
+
+formats.register_loader((".keras", ".h5"), lambda path, compile=True: load_keras(path))
+formats.register_exporter("keras", save_keras)
+formats.register_exporter("onnx", export_onnx)
 
 __all__ = ["export_onnx", "load_keras", "load_keras_weights", "save_keras"]

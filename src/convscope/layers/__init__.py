@@ -1,11 +1,16 @@
 """Layers with explicit forward and backward passes (see ``layers.base`` for the contract)."""
 
-from .activation import Activation, ReLU
+from .activation import Activation, LeakyReLU, ReLU, Softmax
 from .base import ActivatedLayer, Layer, Parameter, clear_session
 from .conv import Conv2D
+from .conv_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .dense import Dense
 from .dropout import Dropout
-from .normalization import BatchNormalization
+from .merging import (
+    Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, maximum, minimum,
+    multiply, subtract,
+)
+from .normalization import BatchNormalization, LayerNormalization
 from .pooling import (
     AveragePooling2D,
     AvgPool2D,
@@ -14,48 +19,57 @@ from .pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from .preprocessing import Normalization
+from .resampling import UpSampling2D
 from .rescaling import Rescaling
 from .reshape import Flatten, Input, InputLayer
+from .reshaping import Cropping2D, Permute, Reshape, ZeroPadding2D
 
 LAYER_CLASSES = {
     cls.__name__: cls
     for cls in (
-        Activation,
-        AveragePooling2D,
-        BatchNormalization,
-        Conv2D,
-        Dense,
-        Dropout,
-        Flatten,
-        GlobalAveragePooling2D,
-        GlobalMaxPooling2D,
-        InputLayer,
-        MaxPooling2D,
-        ReLU,
-        Rescaling,
+        Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Conv2DTranspose,
+        Cropping2D, Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer,
+        LayerNormalization, LeakyReLU, Maximum, MaxPooling2D, Minimum, Multiply, Normalization, Permute, ReLU,
+        Rescaling, Reshape, SeparableConv2D, Softmax, Subtract, UpSampling2D, ZeroPadding2D,
     )
 }
-"""The closed list of layer types a model file may name."""
+"""The closed list of layer types a model file may name (the registry every layer-dispatching tool reads)."""
+
+MODEL_CLASSES: dict = {}
+"""Models a model file may nest as layers ("Functional", "Sequential"), registered by ``convscope.models``."""
+_SERIALIZED_NAMES: dict = {}
+
+
+def register_model_class(name: str, cls) -> None:
+    MODEL_CLASSES[name] = cls
+    _SERIALIZED_NAMES[cls] = name
 
 
 def deserialize(spec: dict) -> Layer:
-    """A layer from ``{"class_name": ..., "config": {...}}``; only names in ``LAYER_CLASSES``."""
+    """A layer from ``{"class_name": ..., "config": {...}}``; only names in ``LAYER_CLASSES`` or ``MODEL_CLASSES``."""
     name = spec.get("class_name") if isinstance(spec, dict) else None
-    if name not in LAYER_CLASSES:
-        raise ValueError(f"Unknown layer type {name!r}; supported: {', '.join(sorted(LAYER_CLASSES))}")
+    cls = LAYER_CLASSES.get(name) or MODEL_CLASSES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"Unknown layer type {name!r}; supported: {', '.join(sorted([*LAYER_CLASSES, *MODEL_CLASSES]))}")
     config = spec.get("config", {})
     if not isinstance(config, dict):
         raise TypeError(f'Layer "{name}": config must be a dict, received {type(config).__name__}')
-    return LAYER_CLASSES[name].from_config(config)
+    return cls.from_config(config)
 
 
 def serialize(layer: Layer) -> dict:
-    return {"class_name": type(layer).__name__, "config": layer.get_config()}
+    name = _SERIALIZED_NAMES.get(type(layer), type(layer).__name__)
+    return {"class_name": name, "config": layer.get_config()}
 
 
 __all__ = [
-    "Activation", "ActivatedLayer", "AveragePooling2D", "AvgPool2D", "BatchNormalization", "Conv2D", "Dense",
-    "Dropout", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer",
-    "LAYER_CLASSES", "MaxPool2D", "MaxPooling2D", "Parameter", "ReLU", "Rescaling", "clear_session", "deserialize",
-    "serialize",
+    "Activation", "ActivatedLayer", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
+    "Concatenate", "Conv2D", "Conv2DTranspose", "Cropping2D", "Dense", "DepthwiseConv2D", "Dropout", "Flatten",
+    "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
+    "LAYER_CLASSES", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Normalization", "Parameter",
+    "Permute", "ReLU", "Rescaling", "Reshape", "SeparableConv2D", "Softmax", "Subtract", "UpSampling2D",
+    "ZeroPadding2D", "add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract",
+    "clear_session", "deserialize",
+    "serialize", "register_model_class", "MODEL_CLASSES",
 ]

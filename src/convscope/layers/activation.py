@@ -6,6 +6,19 @@
     f(x) = max_value                       if x >= max_value
          = x                               if threshold <= x < max_value
          = negative_slope * (x - threshold) otherwise
+
+``LeakyReLU(negative_slope=0.3)`` (Keras 3's layer default; the function's is 0.2):
+
+    f(x) = x if x > 0 else negative_slope * x
+
+``Softmax(axis=-1)`` normalizes along ``axis`` (an int or a list of ints, never the batch axis):
+
+    y[..., i, ...] = exp(x_i - max_axis x) / sum_j exp(x_j - max_axis x)       (i, j along ``axis``)
+    dx = y * (dy - sum_axis(dy * y))
+
+Example:
+    >>> Softmax(axis=1)(np.zeros((2, 4, 3), "float32"))[0, :, 0]     # sums to 1 down axis 1
+    array([0.25, 0.25, 0.25, 0.25], dtype=float32)
 """
 
 from __future__ import annotations
@@ -16,6 +29,8 @@ from .base import ActivatedLayer
 
 class Activation(ActivatedLayer):
     """y = activation(x), element by element (softmax: along the last axis)."""
+
+    LOOP_REFERENCE = "none: an element-wise function; its activations.* object (value and derivative) is the definition"
 
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)
@@ -28,10 +43,10 @@ class Activation(ActivatedLayer):
 
 
 class _ThresholdedReLU(activations.Activation):
-    """The ReLU layer's function as an activation object, so that ``Sequential.trace``
-    (which applies ``layer.activation.gradient`` and then ``backward(dz, dy_is_preactivation=True)``)
-    sends the right gradient through it: dL/dx = dy where threshold <= x < max_value,
-    dy * negative_slope where x < threshold, 0 where x >= max_value."""
+    """The ReLU layer's function as an activation object, so that the layer backpropagates through it as
+    through any activation: dL/dx = dy where threshold < x < max_value, dy * negative_slope where
+    x < threshold, 0 where x >= max_value. At x == threshold the output is 0 (Keras keeps x only where
+    x > threshold), and so is the gradient."""
 
     name = "relu"
 
@@ -40,19 +55,21 @@ class _ThresholdedReLU(activations.Activation):
 
     def _forward(self, x):
         xp = backend.xp
-        y = xp.where(x >= self.threshold, x, self.negative_slope * (x - self.threshold)).astype(x.dtype, copy=False)
+        y = xp.where(x > self.threshold, x, self.negative_slope * (x - self.threshold)).astype(x.dtype, copy=False)
         if self.max_value is not None:
             y = xp.minimum(y, xp.asarray(self.max_value, dtype=x.dtype))
         return y
 
     def _backward(self, x, y, dy):
-        slope = backend.xp.where(x >= self.threshold, 1.0, self.negative_slope).astype(dy.dtype, copy=False)
+        slope = ((x > self.threshold) + self.negative_slope * (x < self.threshold)).astype(dy.dtype, copy=False)
         if self.max_value is not None:
             slope = slope * (x < self.max_value)
         return dy * slope
 
 
 class ReLU(ActivatedLayer):
+    LOOP_REFERENCE = "none: an element-wise function; _ThresholdedReLU (value and derivative) is its definition"
+
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
         super().__init__(**kwargs)
         owner = f'ReLU "{self.name}"'
@@ -74,3 +91,88 @@ class ReLU(ActivatedLayer):
         config = super().get_config()
         del config["activation"]
         return {**config, "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold}
+
+
+class LeakyReLU(ActivatedLayer):
+    """Keras's LeakyReLU layer: f(x) = x if x > 0 else negative_slope * x (no parameters)."""
+
+    LOOP_REFERENCE = "none: an element-wise function; activations.LeakyReLU is its definition"
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
+            raise ValueError(f'LeakyReLU "{self.name}": argument "negative_slope" must be a number >= 0, '
+                             f"received {negative_slope!r}")
+        self.negative_slope = negative_slope
+        self.activation = activations.LeakyReLU(negative_slope)
+
+    def forward_linear(self, x, training: bool = False):
+        return x
+
+    def backward_linear(self, dz, need_dx: bool = True):
+        return dz
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["activation"]
+        return {**config, "negative_slope": self.negative_slope}
+
+
+class _AxisSoftmax(activations.Activation):
+    """Softmax along the tuple of ints ``axis``. Its name is not "softmax", so the model never
+    fuses it with a cross-entropy, which takes its logits along the last axis."""
+
+    name = "softmax_along_axis"
+
+    def __init__(self, axis):
+        self.axis = axis
+
+    def _forward(self, x):
+        xp = backend.xp
+        e = xp.exp(x - xp.max(x, axis=self.axis, keepdims=True))
+        return e / xp.sum(e, axis=self.axis, keepdims=True)
+
+    def _backward(self, x, y, dy):
+        return y * (dy - backend.xp.sum(dy * y, axis=self.axis, keepdims=True))
+
+
+class Softmax(ActivatedLayer):
+    """Keras's Softmax layer along ``axis`` (default -1, the last axis; a list of ints normalizes over
+    several axes together). The batch axis is refused: each sample's output must not depend on the others."""
+
+    LOOP_REFERENCE = "convscope.ops.reference_softmax.softmax_loops"
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        is_int = isinstance(axis, int) and not isinstance(axis, bool)
+        is_ints = isinstance(axis, (list, tuple)) and len(axis) > 0 and all(
+            isinstance(a, int) and not isinstance(a, bool) for a in axis)
+        if not (is_int or is_ints):
+            raise TypeError(f'Softmax "{self.name}": argument "axis" must be an int or a non-empty list of ints, '
+                            f"received {axis!r}")
+        self.axis = axis if is_int else list(axis)
+        axes = (axis,) if is_int else tuple(axis)
+        # The last axis keeps the shared softmax, which a final layer may fuse with cross-entropy.
+        self.activation = activations.softmax if axes == (-1,) else _AxisSoftmax(axes)
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        rank = len(input_shape)
+        axes = [self.axis] if isinstance(self.axis, int) else self.axis
+        resolved = [a % rank for a in axes if -rank <= a < rank]
+        if len(resolved) != len(axes) or 0 in resolved or len(set(resolved)) != len(resolved):
+            raise ValueError(
+                f'Softmax "{self.name}": argument "axis" must name distinct non-batch axes of the rank-{rank} input, '
+                f"received axis={self.axis!r} for input shape {tuple(input_shape)}"
+            )
+        return tuple(input_shape)
+
+    def forward_linear(self, x, training: bool = False):
+        return x
+
+    def backward_linear(self, dz, need_dx: bool = True):
+        return dz
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["activation"]
+        return {**config, "axis": self.axis}

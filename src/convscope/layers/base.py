@@ -6,8 +6,14 @@
   ``(batch, ...)`` whose batch entry is ``None``;
 * ``forward(x, training=False)`` returns the output and remembers what
   ``backward`` needs;
-* ``backward(dy)`` takes dL/d(output) of the last forward and returns
-  dL/d(input), filling ``.grad`` of every parameter;
+* ``backward(dy, need_dx=True)`` takes dL/d(output) of the last forward and
+  returns dL/d(input) (None when ``need_dx`` is False), *adding* dL/dp to
+  ``.grad`` of every parameter p: a layer called twice, or a model with
+  branches, sums its gradients without any special case. The model zeroes the
+  gradients before each step;
+* calling a layer on KerasTensors (``layer(convscope.Input(...))``) records a
+  ``Node`` and returns KerasTensors (see ``layers.node``); calling it on arrays
+  computes.
 * ``get_config()`` returns JSON-able constructor arguments, so that
   ``type(layer)(**layer.get_config())`` rebuilds the layer.
 
@@ -20,6 +26,7 @@ import re
 from collections import defaultdict
 
 from .. import activations, backend
+from .node import KerasTensor, Node, flatten_tensors, is_symbolic
 
 _name_counts: defaultdict[str, int] = defaultdict(int)
 
@@ -95,16 +102,30 @@ class Layer:
         if not isinstance(trainable, bool):
             raise TypeError(f"{type(self).__name__}: argument \"trainable\" must be a bool, received {trainable!r}")
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.trainable = trainable
+        self._trainable = trainable
         self.built = False
         self.input_shape: tuple | None = None
         self.output_shape: tuple | None = None
         self._params: list[Parameter] = []
+        self._inbound_nodes: list[Node] = []
+
+    @property
+    def trainable(self) -> bool:
+        """False freezes the layer: the optimizer leaves its weights alone (and BatchNormalization runs in
+        inference mode, as in Keras)."""
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f'{type(self).__name__} "{self.name}": "trainable" must be a bool, received {value!r}')
+        self._trainable = value
 
     # -- the contract -------------------------------------------------------
     def build(self, input_shape) -> None:
         """Create parameters for ``input_shape`` ``(None, ...)``; the base creates none."""
-        self.input_shape = tuple(input_shape)
+        # Several inputs (merging layers): a list of shapes, as they were given.
+        self.input_shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
         self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
@@ -118,8 +139,16 @@ class Layer:
     def forward(self, x, training: bool = False):
         raise NotImplementedError
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         raise NotImplementedError
+
+    def forward_state(self):
+        """What ``backward`` needs from the last ``forward`` (a shallow copy of the attributes), so that the
+        engine can run the forward passes of a layer's several calls and then the backward of each."""
+        return dict(vars(self))
+
+    def restore_forward_state(self, state) -> None:
+        vars(self).update(state)
 
     def get_config(self) -> dict:
         return {"name": self.name, "trainable": self.trainable}
@@ -168,21 +197,99 @@ class Layer:
             p.grad[...] = 0
 
     # -- calling --------------------------------------------------------------
-    def check_input(self, x) -> None:
-        """Refuse an input whose rank or non-batch dimensions differ from the built shape (Keras's message)."""
-        expected = self.input_shape
-        if x.ndim != len(expected) or any(e is not None and e != r for e, r in zip(expected[1:], x.shape[1:])):
+    def check_input(self, x, index: int = 0) -> None:
+        """Refuse an array whose rank or non-batch dimensions differ from the built shape (Keras's message)."""
+        self.check_input_shape(tuple(x.shape), index, found=tuple(x.shape))
+
+    def check_input_shape(self, shape, index: int = 0, found=None) -> None:
+        """Refuse input ``index`` of shape ``shape`` when it differs from what the layer was built for."""
+        if isinstance(self.input_shape, list) and index >= len(self.input_shape):
+            raise ValueError(f'Layer "{self.name}" was built for {len(self.input_shape)} inputs, received input {index}')
+        expected = self.input_shape[index] if isinstance(self.input_shape, list) else self.input_shape
+        if len(shape) != len(expected) or any(e is not None and r is not None and e != r
+                                              for e, r in zip(expected[1:], shape[1:])):
             raise ValueError(
-                f'Input 0 of layer "{self.name}" is incompatible with the layer: '
-                f"expected shape={expected}, found shape={tuple(x.shape)}"
+                f'Input {index} of layer "{self.name}" is incompatible with the layer: '
+                f"expected shape={expected}, found shape={found or tuple(shape)}"
             )
 
-    def __call__(self, x, training: bool = False):
-        x = backend.xp.asarray(x)
+    def __call__(self, inputs, training=None):
+        """On KerasTensors: record this call in the graph and return its symbolic output (``training=True`` /
+        ``False`` fixes the mode of this call whatever the model runs in, as in Keras). On arrays: build on
+        first use, check the input and return ``forward(inputs)``."""
+        if is_symbolic(inputs):
+            return self._call_symbolic(inputs, training)
+        if isinstance(inputs, (list, tuple)):
+            arrays = [backend.xp.asarray(x) for x in inputs]
+            shape = [(None, *a.shape[1:]) for a in arrays]
+        else:
+            arrays = backend.xp.asarray(inputs)
+            shape = (None, *arrays.shape[1:])
         if not self.built:
-            self.build((None,) + tuple(x.shape[1:]))
-        self.check_input(x)
-        return self.forward(x, training=training)
+            self.build(shape)
+        for i, a in enumerate(arrays if isinstance(arrays, list) else [arrays]):
+            self.check_input(a, i)
+        return self.forward(arrays, training=bool(training))
+
+    def _call_symbolic(self, inputs, training=None):
+        as_list = isinstance(inputs, (list, tuple))
+        tensors = flatten_tensors(inputs)
+        if not all(isinstance(t, KerasTensor) for t in tensors):
+            raise TypeError(
+                f'Layer "{self.name}" was called on a mix of symbolic tensors and arrays: '
+                f"{[type(t).__name__ for t in tensors]}; give it the outputs of convscope.Input or of other layers"
+            )
+        shapes = [t.shape for t in tensors]
+        shape = shapes if as_list else shapes[0]
+        if not self.built:
+            self.build(shape)
+        else:
+            for i, s in enumerate(shapes):
+                self.check_input_shape(s, i)
+        out_shape = self.compute_output_shape(shape)
+        multiple = isinstance(out_shape, list)
+        dtype = tensors[0].dtype if tensors else backend.floatx()
+        outputs = [KerasTensor(s, dtype, name=f"{self.name}/output_{i}") for i, s in
+                   enumerate(out_shape if multiple else [out_shape])]
+        node = Node(self, tensors, outputs, as_list, training)
+        self._inbound_nodes.append(node)
+        return outputs if multiple else outputs[0]
+
+    # -- Keras's graph attributes ---------------------------------------------------
+    def _node_attribute(self, node_index: int, attr: str, what: str):
+        if not self._inbound_nodes:
+            raise AttributeError(f'Layer "{self.name}" has never been called on a symbolic tensor and thus has no '
+                                 f"defined {what}")
+        if not 0 <= node_index < len(self._inbound_nodes):
+            raise ValueError(f'Asked for the {what} of layer "{self.name}" at call {node_index}, but it has been '
+                             f"called {len(self._inbound_nodes)} times")
+        values = getattr(self._inbound_nodes[node_index], attr)
+        return values[0] if len(values) == 1 else values
+
+    def _single_node_attribute(self, attr: str, what: str):
+        if len(self._inbound_nodes) > 1:
+            raise ValueError(
+                f'Layer "{self.name}" has been called {len(self._inbound_nodes)} times (it has several inbound nodes), '
+                f'so "layer.{what}" is ill-defined; use layer.get_{what}_at(node_index) instead'
+            )
+        return self._node_attribute(0, attr, what)
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's one call (Keras's ``layer.input``)."""
+        return self._single_node_attribute("inputs", "input")
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's one call (Keras's ``layer.output``), e.g. for
+        ``Model(model.inputs, [layer.output for layer in model.layers])``."""
+        return self._single_node_attribute("outputs", "output")
+
+    def get_input_at(self, node_index: int):
+        return self._node_attribute(node_index, "inputs", "input")
+
+    def get_output_at(self, node_index: int):
+        return self._node_attribute(node_index, "outputs", "output")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -192,17 +299,19 @@ class ActivatedLayer(Layer):
     """A layer whose output is ``activation(z)`` for a pre-activation ``z`` it computes.
 
     ``forward`` is ``activate(forward_linear(x))``: it records ``preactivation`` (z)
-    and ``output`` (y) as public attributes for inspection. ``backward(dy)`` applies the activation's
-    derivative element-wise and then ``backward_linear(dz)``; with
-    ``dy_is_preactivation=True`` the caller already holds dL/dz (the model does
-    this when it fuses a final softmax with cross-entropy).
+    and ``activated`` (y) as public attributes for inspection. ``backward(dy)``
+    applies the activation's derivative element-wise and then
+    ``backward_from_preactivation(dz)``, which records ``grad_preactivation`` (dL/dz)
+    and calls ``backward_linear``. The model enters at ``backward_from_preactivation``
+    when it already holds dL/dz (a final softmax fused with cross-entropy).
     """
 
     def __init__(self, activation=None, **kwargs):
         super().__init__(**kwargs)
         self.activation = lookup(activations.get, activation, "activation", f'{type(self).__name__} "{self.name}"')
         self.preactivation = None
-        self.output = None
+        self.activated = None
+        self.grad_preactivation = None
 
     def forward(self, x, training: bool = False):
         return self.activate(self.forward_linear(x, training))
@@ -213,18 +322,20 @@ class ActivatedLayer(Layer):
 
     def activate(self, z):
         self.preactivation = z
-        self.output = z if self.activation.name == "linear" else self.activation(z)
-        return self.output
+        self.activated = z if self.activation.name == "linear" else self.activation(z)
+        return self.activated
 
-    def backward(self, dy, dy_is_preactivation: bool = False, need_dx: bool = True):
-        if dy_is_preactivation or self.activation.name == "linear":
-            dz = dy
-        else:
-            dz = self.activation.gradient(self.preactivation, self.output, dy)
+    def backward(self, dy, need_dx: bool = True):
+        if self.activation.name == "linear":
+            return self.backward_from_preactivation(dy, need_dx)
+        return self.backward_from_preactivation(self.activation.gradient(self.preactivation, self.activated, dy), need_dx)
+
+    def backward_from_preactivation(self, dz, need_dx: bool = True):
+        self.grad_preactivation = dz
         return self.backward_linear(dz, need_dx)
 
     def backward_linear(self, dz, need_dx: bool = True):
-        """Parameter gradients from dL/dz; returns dL/dx, or None when ``need_dx`` is False (a first layer)."""
+        """Add the parameter gradients from dL/dz; return dL/dx, or None when ``need_dx`` is False (a first layer)."""
         raise NotImplementedError
 
     def get_config(self) -> dict:

@@ -27,6 +27,8 @@ from .base import ActivatedLayer, lookup, check_image_input, check_positive_int
 
 
 class Conv2D(ActivatedLayer):
+    LOOP_REFERENCE = "convscope.ops.reference.conv2d_loops"
+
     def __init__(
         self,
         filters,
@@ -112,9 +114,9 @@ class Conv2D(ActivatedLayer):
             dz, self._cols, self._x_shape, self.kernel.value, self.strides, self.pads, self.dilation_rate, self.groups,
             need_dx=need_dx,
         )
-        self.kernel.grad[...] = dkernel
+        self.kernel.grad += dkernel
         if self.use_bias:
-            self.bias.grad[...] = dbias
+            self.bias.grad += dbias
         return dx
 
     def get_config(self) -> dict:

@@ -19,6 +19,8 @@ from .base import ActivatedLayer, lookup, check_positive_int
 
 
 class Dense(ActivatedLayer):
+    LOOP_REFERENCE = "convscope.ops.reference.dense_loops"
+
     def __init__(
         self,
         units,
@@ -70,9 +72,9 @@ class Dense(ActivatedLayer):
     def backward_linear(self, dz, need_dx: bool = True):
         x2 = self._x.reshape(-1, self._x.shape[-1])
         dz2 = dz.reshape(-1, self.units)
-        self.kernel.grad[...] = x2.T @ dz2
+        self.kernel.grad += x2.T @ dz2
         if self.use_bias:
-            self.bias.grad[...] = dz2.sum(axis=0)
+            self.bias.grad += dz2.sum(axis=0)
         return dz @ self.kernel.value.T if need_dx else None
 
     def get_config(self) -> dict:

@@ -12,6 +12,8 @@ from .base import Layer
 
 
 class Dropout(Layer):
+    LOOP_REFERENCE = "none: the identity at inference; in training a product with a random mask (tests hold it to its mask)"
+
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
@@ -39,7 +41,7 @@ class Dropout(Layer):
         self._mask = keep * x.dtype.type(1.0 / (1.0 - self.rate))
         return x * self._mask
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         return dy if self._mask is None else dy * self._mask
 
     def get_config(self) -> dict:

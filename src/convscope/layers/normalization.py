@@ -1,26 +1,45 @@
-"""BatchNormalization over the last (channel) axis, with Keras's defaults.
+"""BatchNormalization (over the channel axis) and LayerNormalization (over chosen axes), Keras's defaults.
 
-Input and output (batch, ..., channels). Parameters in Keras's order: ``gamma``,
+BatchNormalization: input and output (batch, ..., channels). Parameters in Keras's order: ``gamma``,
 ``beta`` (trainable, (channels,)), ``moving_mean``, ``moving_variance``
 (non-trainable, (channels,)).
 
 Training:  mu, var = mean and (biased) variance over every axis but the last;
            x_hat = (x - mu) / sqrt(var + epsilon);  y = gamma * x_hat + beta;
            moving = momentum * moving + (1 - momentum) * batch statistic.
-Inference: the same with the moving statistics in place of mu and var.
+Inference (and whenever the layer is frozen, ``trainable=False``, as in Keras): the same with the
+moving statistics in place of mu and var.
 
 Backward (training), with m the number of values per channel:
     dx = gamma / sqrt(var + eps) * (dy - mean(dy) - x_hat * mean(dy * x_hat))
 In inference the op is affine per channel: dx = dy * gamma / sqrt(moving_var + eps).
+
+LayerNormalization: input and output of any shape; statistics per example over ``axis`` (an int
+or a list of ints, never the batch axis), the same in training and inference:
+    mu, var = mean and (biased) variance over ``axis``;  x_hat = (x - mu) * rsqrt(var + epsilon)
+    y = gamma * x_hat + beta                  (rms_scaling=True, Keras's deprecated variant:
+                                               y = gamma * x * rsqrt(var + epsilon), no beta)
+Parameters in Keras's order: ``gamma`` (if scale or rms_scaling), ``beta`` (if center and not
+rms_scaling), both of the shape of the normalized axes. Backward in ``ops.normalization``.
+
+Example:
+    >>> layer = LayerNormalization(axis=[1, 2, 3])
+    >>> layer(np.zeros((8, 5, 5, 16), "float32")).shape, [p.shape for p in layer.parameters]
+    ((8, 5, 5, 16), [(5, 5, 16), (5, 5, 16)])
 """
 
 from __future__ import annotations
 
+import warnings
+
 from .. import backend, initializers
+from ..ops.normalization import layer_norm_backward, layer_norm_forward
 from .base import Layer, lookup
 
 
 class BatchNormalization(Layer):
+    LOOP_REFERENCE = "convscope.ops.reference.batch_normalization_loops"
+
     def __init__(
         self,
         axis=-1,
@@ -71,6 +90,7 @@ class BatchNormalization(Layer):
         return {name: (input_shape[-1],) for name in names}
 
     def forward(self, x, training: bool = False):
+        training = training and self.trainable  # a frozen batch norm keeps its statistics, as in Keras
         axes = tuple(range(x.ndim - 1))
         if training:
             mean, var = x.mean(axis=axes), x.var(axis=axes)
@@ -87,12 +107,12 @@ class BatchNormalization(Layer):
             y += self.beta.value
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         axes = tuple(range(dy.ndim - 1))
         if self.center:
-            self.beta.grad[...] = dy.sum(axis=axes)
+            self.beta.grad += dy.sum(axis=axes)
         if self.scale:
-            self.gamma.grad[...] = (dy * self._x_hat).sum(axis=axes)
+            self.gamma.grad += (dy * self._x_hat).sum(axis=axes)
         dx_hat = dy * self.gamma.value if self.scale else dy
         if not self._training:
             return dx_hat * self._inv_std
@@ -109,4 +129,130 @@ class BatchNormalization(Layer):
             "center": self.center,
             "scale": self.scale,
             **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
+        }
+
+
+class LayerNormalization(Layer):
+    LOOP_REFERENCE = "convscope.ops.reference_resample.layer_normalization_loops"
+
+    def __init__(
+        self,
+        axis=-1,
+        epsilon=1e-3,
+        center=True,
+        scale=True,
+        beta_initializer="zeros",
+        gamma_initializer="ones",
+        *,
+        rms_scaling=False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._owner = owner = f'LayerNormalization "{self.name}"'
+        if isinstance(axis, (list, tuple)) and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+            self.axis = list(axis)
+        elif isinstance(axis, int) and not isinstance(axis, bool):
+            self.axis = axis
+        else:
+            raise TypeError(f'{owner}: argument "axis" must be an int or a list/tuple of ints, received {axis!r}')
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+            raise ValueError(f'{owner}: argument "epsilon" must be a number > 0, received {epsilon!r}')
+        self.epsilon = float(epsilon)
+        for arg, value in (("center", center), ("scale", scale), ("rms_scaling", rms_scaling)):
+            if not isinstance(value, bool):
+                raise TypeError(f'{owner}: argument "{arg}" must be a bool, received {value!r}')
+        if rms_scaling:
+            warnings.warn(
+                f"{owner}: rms_scaling=True is deprecated in Keras: it scales the input by the variance, not "
+                "the root mean square (keras.layers.RMSNormalization does that)",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.center, self.scale, self.rms_scaling = center, scale, rms_scaling
+        self.gamma_initializer = lookup(initializers.get, gamma_initializer, "gamma_initializer", owner)
+        self.beta_initializer = lookup(initializers.get, beta_initializer, "beta_initializer", owner)
+        self.gamma = self.beta = None
+
+    def _axes(self, input_shape) -> list:
+        """``axis`` as sorted non-negative ints for an input of this shape; refuses out-of-range, repeated,
+        batch or unknown-size axes."""
+        ndim = len(input_shape)
+        axes = self.axis if isinstance(self.axis, list) else [self.axis]
+        if not axes:
+            raise ValueError(f'{self._owner}: argument "axis" names no axis, received {self.axis!r}')
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(
+                    f"{self._owner}: axis {a} is out of bounds for an input of rank {ndim} "
+                    f"(shape={tuple(input_shape)})"
+                )
+        canonical = [a % ndim for a in axes]
+        if len(set(canonical)) != len(canonical):
+            raise ValueError(f"{self._owner}: duplicate axes are not allowed, received axis={self.axis!r}")
+        for d in canonical:
+            if d == 0 or input_shape[d] is None:
+                raise ValueError(
+                    f"{self._owner}: the normalized axes need known sizes and cannot include the batch axis, "
+                    f"received axis={self.axis!r} for input shape={tuple(input_shape)}"
+                )
+        return sorted(canonical)
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        self._axes(input_shape)
+        return tuple(input_shape)
+
+    def param_shapes(self, input_shape) -> dict:
+        """gamma (if scale or rms_scaling), beta (if center and not rms_scaling): the normalized axes' sizes."""
+        shape = tuple(input_shape[d] for d in self._axes(input_shape))
+        names = ["gamma"] * (self.scale or self.rms_scaling) + ["beta"] * (self.center and not self.rms_scaling)
+        return {name: shape for name in names}
+
+    def build(self, input_shape) -> None:
+        shapes = self.param_shapes(input_shape)
+        # Keras keeps the canonical axes once built (and get_config reports them so).
+        self.axis = self._axes(input_shape)
+        super().build(input_shape)
+        if "gamma" in shapes:
+            self.gamma = self.add_parameter("gamma", self.gamma_initializer(shapes["gamma"]))
+        if "beta" in shapes:
+            self.beta = self.add_parameter("beta", self.beta_initializer(shapes["beta"]))
+
+    def _broadcast(self, param, x):
+        if param is None:
+            return None
+        shape = [1] * x.ndim
+        for d in self.axis:
+            shape[d] = x.shape[d]
+        return param.value.astype(x.dtype, copy=False).reshape(shape)
+
+    def forward(self, x, training: bool = False):
+        if x.dtype.kind != "f":
+            x = backend.cast(x)
+        y, self._mean, self._inv_std = layer_norm_forward(
+            x, self._broadcast(self.gamma, x), self._broadcast(self.beta, x), self.axis, self.epsilon,
+            self.rms_scaling,
+        )
+        self._x = x
+        return y
+
+    def backward(self, dy, need_dx: bool = True):
+        dx, dgamma, dbeta = layer_norm_backward(
+            dy, self._x, self._mean, self._inv_std, self._broadcast(self.gamma, dy), self.axis, self.rms_scaling
+        )
+        if self.gamma is not None:
+            self.gamma.grad += dgamma
+        if self.beta is not None:
+            self.beta.grad += dbeta
+        return dx if need_dx else None
+
+    def get_config(self) -> dict:
+        return {
+            **super().get_config(),
+            "axis": list(self.axis) if isinstance(self.axis, list) else self.axis,
+            "epsilon": self.epsilon,
+            "center": self.center,
+            "scale": self.scale,
+            "rms_scaling": self.rms_scaling,
+            "beta_initializer": initializers.serialize(self.beta_initializer),
+            "gamma_initializer": initializers.serialize(self.gamma_initializer),
         }

@@ -59,17 +59,21 @@ class _Pooling2D(Layer):
 class MaxPooling2D(_Pooling2D):
     """Max over each window; the gradient goes only to each window's (first) maximum."""
 
+    LOOP_REFERENCE = "convscope.ops.reference.max_pool2d_loops"
+
     def forward(self, x, training: bool = False):
         y, self._argmax = max_pool2d_forward(x, self.pool_size, self.strides, self.pads)
         self._x_shape = x.shape
         return y
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         return max_pool2d_backward(dy, self._argmax, self._x_shape, self.pool_size, self.strides, self.pads)
 
 
 class AveragePooling2D(_Pooling2D):
     """Mean over each window's real cells; the gradient is shared evenly by them."""
+
+    LOOP_REFERENCE = "convscope.ops.reference.avg_pool2d_loops"
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
@@ -79,13 +83,15 @@ class AveragePooling2D(_Pooling2D):
         self._x_shape = x.shape
         return avg_pool2d_forward(x, self.pool_size, self.strides, self.pads, self.counts.astype(x.dtype, copy=False))
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         counts = self.counts.astype(dy.dtype, copy=False)
         return avg_pool2d_backward(dy, self._x_shape, self.pool_size, self.strides, self.pads, counts)
 
 
 class GlobalAveragePooling2D(Layer):
     """y[n, c] = mean over h, w of x[n, h, w, c]; dx = dy / (h*w) at every cell."""
+
+    LOOP_REFERENCE = "convscope.ops.reference.global_pool2d_loops"
 
     def compute_output_shape(self, input_shape) -> tuple:
         check_image_input(self, input_shape)
@@ -95,13 +101,15 @@ class GlobalAveragePooling2D(Layer):
         self._x_shape = x.shape
         return x.mean(axis=(1, 2))
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         n, h, w, c = self._x_shape
         return backend.xp.broadcast_to((dy / (h * w))[:, None, None, :], self._x_shape).copy()
 
 
 class GlobalMaxPooling2D(Layer):
     """y[n, c] = max over h, w of x[n, h, w, c]; dx puts dy at the first maximum (row-major)."""
+
+    LOOP_REFERENCE = "convscope.ops.reference.global_pool2d_loops"
 
     def compute_output_shape(self, input_shape) -> tuple:
         check_image_input(self, input_shape)
@@ -114,7 +122,7 @@ class GlobalMaxPooling2D(Layer):
         self._x_shape = x.shape
         return backend.xp.take_along_axis(flat, self._argmax[:, None, :], axis=1)[:, 0, :]
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         n, h, w, c = self._x_shape
         dx = backend.xp.zeros((n, h * w, c), dtype=dy.dtype)
         backend.xp.put_along_axis(dx, self._argmax[:, None, :], dy[:, None, :], axis=1)

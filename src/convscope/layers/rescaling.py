@@ -29,6 +29,8 @@ def _check_factor(value, arg: str, owner: str):
 
 
 class Rescaling(Layer):
+    LOOP_REFERENCE = "convscope.ops.reference.rescaling_loops"
+
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)
         owner = f'Rescaling "{self.name}"'
@@ -49,7 +51,7 @@ class Rescaling(Layer):
         xp = backend.xp
         return xp.asarray(x, dtype) * xp.asarray(self.scale, dtype) + xp.asarray(self.offset, dtype)
 
-    def backward(self, dy):
+    def backward(self, dy, need_dx: bool = True):
         return dy * backend.xp.asarray(self.scale, dy.dtype)
 
     def get_config(self) -> dict:

@@ -98,7 +98,7 @@ def experiment(lab):
 def chosen_layer(lab, model):
     convs = lab.conv_layers(model)
     conv = model.get_layer(lab.layer) if lab.layer else convs[-1]
-    if not isinstance(conv, Conv2D):
+    if type(conv) is not Conv2D:
         raise ValueError(f"lesson backprop: layer {conv.name!r} is a {type(conv).__name__}, not a Conv2D")
     if conv.groups != 1 or conv.dilation_rate != (1, 1):
         raise ValueError(f"lesson backprop covers groups=1 and dilation_rate=1; {conv.name!r} has "

@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 
+from ..layers import Conv2D, Dense
 from ..ops.conv import conv2d
 from . import plots
 from .lab import float64, float64_copy, max_abs
@@ -80,13 +81,12 @@ def experiment(lab):
 
 def parameter_formula(layer):
     """(formula as text, parameter count) for Conv2D, Dense and weightless layers; (text, None) otherwise."""
-    kind = type(layer).__name__
-    if kind == "Conv2D":
+    if type(layer) is Conv2D:
         kh, kw = layer.kernel_size
         channels = layer.input_shape[3] // layer.groups
         return (f"({kh}·{kw}·{channels} + {int(layer.use_bias)})·{layer.filters}",
                 (kh * kw * channels + layer.use_bias) * layer.filters)
-    if kind == "Dense":
+    if type(layer) is Dense:
         inputs = layer.input_shape[-1]
         return f"({inputs} + {int(layer.use_bias)})·{layer.units}", (inputs + layer.use_bias) * layer.units
     if not layer.parameters:

@@ -18,7 +18,7 @@ import numpy as np
 from .. import backend, datasets, zoo
 from ..layers import Conv2D
 from ..layers.base import snake_case
-from ..models import Sequential
+from ..models import Model, Sequential
 from ..saving import load_model
 
 RELATIONS = {"<=": lambda v, limit: v <= limit, ">=": lambda v, limit: v >= limit, "==": lambda v, limit: v == limit}
@@ -121,8 +121,8 @@ class Lab:
         if isinstance(model, (str, os.PathLike)):
             self.model_path = model_file(model)
             model = load_model(self.model_path)
-        if model is not None and not isinstance(model, Sequential):
-            raise TypeError(f"lessons: argument \"model\" must be a Sequential or a model file, received {type(model).__name__}")
+        if model is not None and not isinstance(model, Model):
+            raise TypeError(f"lessons: argument \"model\" must be a convscope Model or a model file, received {type(model).__name__}")
         self.user_model = model
         if model is not None:
             self.note(f"model: {self.model_path or 'the model given'} ({model.count_params():,} parameters)")
@@ -183,7 +183,7 @@ class Lab:
         return self.user_model.get_config() if self.user_model is not None else keras_convnet_config()
 
     def conv_layers(self, model) -> list:
-        layers = [layer for layer in model.layers if isinstance(layer, Conv2D)]
+        layers = [layer for layer in model.layers if type(layer) is Conv2D]
         if not layers:
             raise ValueError(f"lesson {self.result.name}: the model has no Conv2D layer")
         return layers

@@ -61,7 +61,7 @@ def experiment(lab):
 def full_size_kernel(lab, model, records):
     """The model's first Dense layer that follows a Flatten, redone as a Conv2D whose kernel covers its input."""
     flat = next((i for i, layer in enumerate(model.layers[:-1])
-                 if isinstance(layer, Flatten) and any(isinstance(l, Dense) for l in model.layers[i + 1:])), None)
+                 if type(layer) is Flatten and any(type(l) is Dense for l in model.layers[i + 1:])), None)
     if flat is None:
         lab.note("the model has no Flatten followed by Dense; the full-size-kernel part uses the input image")
         image = records[0].input
@@ -69,7 +69,7 @@ def full_size_kernel(lab, model, records):
         dense.build((None, int(np.prod(image.shape[1:]))))
         maps, dense_out = image, dense(Flatten()(image))
     else:
-        dense = next(l for l in model.layers[flat + 1:] if isinstance(l, Dense))
+        dense = next(l for l in model.layers[flat + 1:] if type(l) is Dense)
         dense_record = next(r for r in records if r.name == dense.name)
         # What the Dense layer received (Dropout passes it unchanged at inference), in Flatten's input shape.
         maps = dense_record.input.reshape(records[flat].input.shape)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import activations
-from ..layers import AveragePooling2D, MaxPooling2D
+from ..layers import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
 from . import plots
 from .lab import float64, float64_copy, max_abs
+
+POOLING_LAYERS = (MaxPooling2D, AveragePooling2D, GlobalMaxPooling2D, GlobalAveragePooling2D)
 
 NAME = "pooling"
 TITLE = "Pooling learns nothing: no parameters, the gradient is routed or shared"
@@ -50,7 +52,7 @@ def experiment(lab):
         max_dx, avg_dx = max_pool.backward(upstream), avg_pool.backward(upstream)
         fused = model.predict(x, verbose=0)
 
-    pools = [layer for layer in model.layers if "Pooling" in type(layer).__name__] + [max_pool, avg_pool]
+    pools = [layer for layer in model.layers if type(layer) in POOLING_LAYERS] + [max_pool, avg_pool]
     lab.number("pooling layers counted", ", ".join(f"{p.name}: {p.count_params()}" for p in pools))
     lab.check("parameters in all pooling layers (the model's and two new ones)",
               sum(p.count_params() for p in pools), "==", 0)

@@ -214,3 +214,50 @@ def dilate2d(image, strides):
     out = backend.xp.zeros((*image.shape[:-2], (h - 1) * sh + 1, (w - 1) * sw + 1), dtype=image.dtype)
     out[..., ::sh, ::sw] = image
     return out
+
+
+# -- The other layers' definitions, element by element ----------------------------------------------------
+
+
+def dense_loops(x, kernel, bias=None):
+    """y[n, ..., u] = bias[u] + sum_i x[n, ..., i] * kernel[i, u]: every unit a weighted sum of every feature."""
+    xp = backend.xp
+    lead, features, units = x.shape[:-1], kernel.shape[0], kernel.shape[1]
+    y = xp.zeros((*lead, units), dtype=x.dtype)
+    for index in xp.ndindex(*lead):
+        for u in range(units):
+            total = 0.0 if bias is None else bias[u]
+            for i in range(features):
+                total += x[index + (i,)] * kernel[i, u]
+            y[index + (u,)] = total
+    return y
+
+
+def global_pool2d_loops(x, kind="average"):
+    """y[n, c] = mean (or max) over every h, w of x[n, h, w, c]."""
+    n_, h_, w_, c_ = x.shape
+    y = backend.xp.zeros((n_, c_), dtype=x.dtype)
+    for n in range(n_):
+        for c in range(c_):
+            values = [x[n, h, w, c] for h in range(h_) for w in range(w_)]
+            y[n, c] = sum(values) / len(values) if kind == "average" else max(values)
+    return y
+
+
+def batch_normalization_loops(x, gamma, beta, mean, variance, epsilon=1e-3):
+    """Inference: y[..., c] = gamma[c] * (x[..., c] - mean[c]) / sqrt(variance[c] + epsilon) + beta[c]."""
+    y = backend.xp.zeros_like(x)
+    for index in backend.xp.ndindex(*x.shape):
+        c = index[-1]
+        y[index] = gamma[c] * (x[index] - mean[c]) / (variance[c] + epsilon) ** 0.5 + beta[c]
+    return y
+
+
+def rescaling_loops(x, scale, offset=0.0):
+    """y[..., c] = x[..., c] * scale[c] + offset[c] (a number for every channel, or one number for all)."""
+    xp = backend.xp
+    scale, offset = xp.broadcast_to(xp.asarray(scale, float), x.shape[-1:]), xp.broadcast_to(xp.asarray(offset, float), x.shape[-1:])
+    y = xp.zeros(x.shape, dtype=x.dtype if x.dtype.kind == "f" else backend.floatx())
+    for index in xp.ndindex(*x.shape):
+        y[index] = x[index] * scale[index[-1]] + offset[index[-1]]
+    return y

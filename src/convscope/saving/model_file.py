@@ -1,12 +1,17 @@
 """The convscope model file: a zip of ``config.json`` and ``.npy`` arrays, written atomically, read as untrusted.
 
-Layout (format version 1):
-    config.json            {"format": "convscope.model", "format_version": 1, "model": <Sequential config>,
+Layout (format version 2):
+    config.json            {"format": "convscope.model", "format_version": 2,
+                            "model": {"class_name": "Sequential" | "Functional", "config": <the model's get_config()>},
                             "compile": {"optimizer", "loss", "metrics"} | null,
                             "weights": [{"name", "shape", "dtype"}...], "optimizer_state": [{...}...],
                             "training_state": {...} | null}
     weights/0000.npy ...   every parameter, in Keras's order (model.get_weights())
     optimizer/0000.npy ... the optimizer's state (iterations, slots), so training can resume
+
+A Functional config is the graph: every layer with its calls (``inbound_nodes``: the
+``[layer, call, tensor]`` each call reads) and the input and output tensors (see
+``models.rebuild``). Version 1 files (a Sequential config as ``"model"``) still load.
 
 Loading trusts nothing: members are read by exact name (anything else in the
 archive, ``..`` or absolute names, duplicates are refused), sizes are checked
@@ -25,13 +30,15 @@ import tokenize
 import zipfile
 import zlib
 
-from .. import backend, losses, metrics, optimizers
+from .. import backend, formats, losses, metrics, optimizers
 from ..errors import ModelFileError
-from ..layers import InputLayer, deserialize
+from ..layers import MODEL_CLASSES, InputLayer, deserialize, serialize
+from ..models import Sequential
+from ..models.rebuild import rebuild_graph
 from .atomic import atomic_write
 
 FORMAT = "convscope.model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MAX_CONFIG_BYTES = 16 * 2**20
 NPY_HEADER_ALLOWANCE = 4096
 DTYPES = {"float32", "float64", "int64"}
@@ -46,12 +53,8 @@ def save_model(model, path, training_state: dict | None = None) -> None:
     config = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "model": model.get_config(),
-        "compile": None if model.loss is None else {
-            "optimizer": optimizers.serialize(model.optimizer),
-            "loss": losses.serialize(model.loss),
-            "metrics": [m.name for m in model.metrics],
-        },
+        "model": serialize(model),
+        "compile": _compile_config(model),
         "weights": [_describe(name, value) for name, value in weights],
         "optimizer_state": [_describe(name, value) for name, value in opt_state],
         "training_state": training_state,
@@ -64,15 +67,29 @@ def save_model(model, path, training_state: dict | None = None) -> None:
             zf.writestr(f"optimizer/{i:04d}.npy", _npy_bytes(value))
 
 
+def _compile_config(model):
+    if model.optimizer is None:
+        return None
+    several = len(model._specs) > 1
+    return {
+        "optimizer": optimizers.serialize(model.optimizer),
+        "loss": [None if s.loss is None else losses.serialize(s.loss) for s in model._specs] if several
+        else losses.serialize(model._specs[0].loss),
+        "loss_weights": [s.weight for s in model._specs] if several else None,
+        "metrics": [[m.name for m in s.metrics] for s in model._specs] if several else [m.name for m in model.metrics],
+    }
+
+
 def load_model(path, compile: bool = True):
     """The model saved at ``path``; raises ``ModelFileError`` for anything damaged, foreign or unsafe.
 
-    Keras files (``.keras``, ``.h5``) are read by ``convscope.interop.load_keras`` (uncompiled).
+    The file's suffix picks the reader (``convscope.formats``): Keras files (``.keras``, ``.h5``) go to
+    ``convscope.interop.load_keras`` (uncompiled), everything else to the convscope reader here.
     """
-    if os.fspath(path).lower().endswith((".keras", ".h5")):
-        from ..interop import load_keras
+    return formats.loader_for(path)(path, compile=compile)
 
-        return load_keras(path)
+
+def _load_native(path, compile: bool = True):
     return load_checkpoint(path, compile=compile)[0]
 
 
@@ -98,33 +115,30 @@ def load_checkpoint(path, compile: bool = True):
 def _read(zf: zipfile.ZipFile, path: str, compile: bool):
     members = _members(zf, path)
     config = _read_config(zf, members, path)
-    from ..models import Sequential
-
     try:
-        layers = [deserialize(spec) for spec in config["model"]["layers"]]
-        if any(isinstance(layer, InputLayer) for layer in layers):
-            # Sequential would build (allocate) every later layer on the spot, before any size is checked.
-            raise ValueError('an InputLayer in "layers"; the input shape belongs in "input_shape"')
-        model = Sequential(layers, name=config["model"].get("name"))
-        input_shape = config["model"].get("input_shape")
-        if not isinstance(input_shape, list) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape
-        ):
-            raise ValueError(f"input_shape must be a list of positive int sizes, received {input_shape!r}")
-        declared = _declared_parameters(model, input_shape)
-    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:  # OverflowError: huge ints as floats
+        spec = config["model"] if config["format_version"] >= 2 else {"class_name": "Sequential", "config": config["model"]}
+        if not isinstance(spec, dict) or spec.get("class_name") not in MODEL_CLASSES or not isinstance(spec.get("config"), dict):
+            raise ValueError(f"the model must be one of {sorted(MODEL_CLASSES)} with a config dict")
+        _, declared = _declared(spec)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as e:
+        # OverflowError: huge ints as floats; RecursionError: models nested absurdly deep
         raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
     weights = _read_arrays(zf, members, config["weights"], "weights", path, expected=declared)
     _check_expected_members(members, len(config["weights"]), len(config["optimizer_state"]), path)
     # Building draws initial weights that the file's replace; loading must not move the global generator.
     rng_state = backend.get_rng_state()
-    model.build((None, *input_shape))
-    backend.set_rng_state(rng_state)
+    try:
+        model = MODEL_CLASSES[spec["class_name"]].from_config(spec["config"])
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
+        raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
+    finally:
+        backend.set_rng_state(rng_state)
     model.set_weights(weights)
     if compile and config.get("compile"):
         try:
             spec = config["compile"]
-            model.compile(optimizers.get(spec["optimizer"]), losses.get(spec["loss"]), list(spec["metrics"]))
+            model.compile(optimizers.get(spec["optimizer"]), _compile_losses(spec["loss"]), _metrics(spec["metrics"]),
+                          loss_weights=spec.get("loss_weights"))
             state = _read_arrays(zf, members, config["optimizer_state"], "optimizer", path)
             names = [entry["name"] for entry in config["optimizer_state"]]
             model.optimizer.set_state(dict(zip(names, state)), model.trainable_parameters)
@@ -133,6 +147,84 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
             raise ModelFileError(f"{path!r} holds an invalid training configuration: {e}") from e
     return model, config.get("training_state")
+
+
+def _compile_losses(spec):
+    return [None if s is None else losses.get(s) for s in spec] if isinstance(spec, list) else losses.get(spec)
+
+
+def _metrics(spec):
+    if not isinstance(spec, list):
+        raise ValueError(f"metrics must be a list, received {spec!r}")
+    return [list(m) if isinstance(m, list) else m for m in spec]
+
+
+def _declared(spec, input_shape=None, depth: int = 0):
+    """(output shape, [(parameter name, shape)]) of a model spec, from shapes alone: nothing is built or allocated."""
+    if depth > 32:
+        raise ValueError("models nested more than 32 deep")
+    kind, body = spec["class_name"], spec["config"]
+    if kind == "Sequential":
+        shape = body.get("input_shape")
+        if shape is None and input_shape is not None:
+            shape = list(input_shape[1:])
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape):
+            raise ValueError(f"input_shape must be a list of positive int sizes, received {shape!r}")
+        shape, declared = (None, *shape), []
+        for layer_spec in body["layers"]:
+            if isinstance(layer_spec, dict) and layer_spec.get("class_name") in MODEL_CLASSES:
+                shape, inner = _declared(layer_spec, shape, depth + 1)
+                declared += inner
+                continue
+            layer = deserialize(layer_spec)
+            if isinstance(layer, InputLayer):
+                # Sequential would build (allocate) every later layer on the spot, before any size is checked.
+                raise ValueError('an InputLayer in "layers"; the input shape belongs in "input_shape"')
+            declared += _layer_params(layer, shape)
+            shape = layer.compute_output_shape(shape)
+        return shape, declared
+    first_calls, declared = {}, []
+
+    def make(layer_spec):
+        if isinstance(layer_spec, dict) and layer_spec.get("class_name") in MODEL_CLASSES:
+            return _Nested(layer_spec, depth)
+        return deserialize(layer_spec)
+
+    def apply(layer, args, as_list):
+        shape = list(args) if as_list else args[0]
+        if layer.name not in first_calls:
+            first_calls[layer.name] = layer.params_for(shape) if isinstance(layer, _Nested) else _layer_params(layer, shape)
+        return layer.compute_output_shape(shape)
+
+    _, outputs, layers = rebuild_graph(body, apply, make_layer=make, input_of=lambda layer: layer.input_shape)
+    for name in layers:
+        declared += first_calls.get(name, [])
+    return (outputs[0] if len(outputs) == 1 else outputs), declared
+
+
+class _Nested:
+    """A model inside a model, during the shapes-only walk: its name, output shape and parameters."""
+
+    def __init__(self, spec, depth):
+        self.spec, self.depth = spec, depth
+        config = spec.get("config")
+        self.name = config.get("name") if isinstance(config, dict) else None
+        self._result = None
+
+    def _walk(self, shape):
+        if self._result is None:
+            self._result = _declared(self.spec, shape, self.depth + 1)
+        return self._result
+
+    def params_for(self, shape):
+        return self._walk(shape)[1]
+
+    def compute_output_shape(self, shape):
+        return self._walk(shape)[0]
+
+
+def _layer_params(layer, shape) -> list:
+    return [(f"{layer.name}/{name}", tuple(pshape)) for name, pshape in layer.param_shapes(shape).items()]
 
 
 def _members(zf: zipfile.ZipFile, path: str) -> dict:
@@ -180,16 +272,6 @@ def _read_config(zf, members, path) -> dict:
     if not isinstance(config["weights"], list) or not isinstance(config["optimizer_state"], list):
         raise ModelFileError(f"{path!r}: config.json's weights and optimizer_state must be lists")
     return config
-
-
-def _declared_parameters(model, input_shape) -> list:
-    """Every parameter's (name, shape) the config implies, computed without allocating anything."""
-    shape, declared = (None, *input_shape), []
-    for layer in model.layers:
-        for name, pshape in layer.param_shapes(shape).items():
-            declared.append((f"{layer.name}/{name}", tuple(pshape)))
-        shape = layer.compute_output_shape(shape)
-    return declared
 
 
 def _read_arrays(zf, members, entries, folder, path, expected=None) -> list:
@@ -275,3 +357,6 @@ def _npy_bytes(value) -> bytes:
     buf = io.BytesIO()
     backend.xp.save(buf, backend.xp.asarray(value), allow_pickle=False)
     return buf.getvalue()
+
+
+formats.register_default(save_model, _load_native)

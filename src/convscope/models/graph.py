@@ -1,0 +1,258 @@
+"""The graph of a model and how it runs: topology, the execution plan, forward and backward.
+
+A model's graph is the set of nodes (layer calls, see ``layers.node``) between its
+input and output KerasTensors. ``GraphFunction`` checks it (every output computable
+from the inputs, every input used, no cycles, unique layer names), orders it, and runs
+it as a plan of steps: each step is one node, or two nodes fused into one (ReLU then
+max pooling, see ``convscope.fusion``).
+
+* ``forward`` runs the steps in topological order, holding each intermediate array
+  only until its last consumer has read it. When a backward pass will follow, it
+  keeps each step's ``forward_state()`` (what that call's backward needs), so a layer
+  called several times backpropagates each call with its own inputs.
+* ``backward`` runs the steps in reverse. The gradient reaching a tensor is the *sum*
+  over every consumer of that tensor, and each layer *adds* to its parameters'
+  gradients: branches, shared layers and nested models need nothing else.
+
+Both passes take an optional ``record`` callback: ``Model.trace`` uses it to copy what
+each call received, produced and sent back, so inspection runs the same code as training.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .. import backend, fusion
+from ..layers.node import KerasTensor
+
+
+class GraphFunction:
+    """The nodes from ``inputs`` to ``outputs`` (lists of KerasTensors), checked and ordered."""
+
+    def __init__(self, inputs, outputs, owner: str = "Model"):
+        self.owner = owner
+        self.inputs, self.outputs = list(inputs), list(outputs)
+        for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
+            for t in tensors:
+                if not isinstance(t, KerasTensor):
+                    raise TypeError(
+                        f'{owner}: "{what}" must be symbolic tensors (from convscope.Input and layer calls), '
+                        f"received {type(t).__name__}"
+                    )
+        if len({id(t) for t in self.inputs}) != len(self.inputs):
+            raise ValueError(f"{owner}: the same tensor appears twice among the inputs")
+        self.nodes, self.layers = _map_graph(self.inputs, self.outputs, owner)
+        self._plans = {}
+
+    def plan(self, fuse: bool):
+        """The steps to run: with ``fuse``, ReLU + max-pooling pairs become one step (training, predict);
+        without, one step per node (``trace``, which shows every map)."""
+        if fuse not in self._plans:
+            self._plans[fuse] = Plan(self, fuse)
+            backend.keep_freed_memory()
+        return self._plans[fuse]
+
+    def node_label(self, node) -> str:
+        """``name`` for a layer's only call in this graph, ``name#k`` for the k-th of several."""
+        calls = [n for n in self.nodes if n.layer is node.layer]
+        return node.layer.name if len(calls) <= 1 else f"{node.layer.name}#{calls.index(node)}"
+
+
+def _map_graph(inputs, outputs, owner):
+    """(nodes in execution order, layers in Keras's order): Keras's depth-first map of the graph."""
+    input_ids = {id(t) for t in inputs}
+    ordered, first_seen, state = [], {}, {}
+
+    def visit(node, path):
+        mark = state.get(id(node))
+        if mark == "done":
+            return
+        if mark == "open":
+            raise ValueError(f"{owner}: the graph has a cycle through layer \"{node.layer.name}\"")
+        state[id(node)] = "open"
+        first_seen.setdefault(node.layer, len(first_seen))
+        for t in node.inputs:
+            if id(t) not in input_ids:
+                visit(t.node, path)
+        if node.is_input and id(node.outputs[0]) not in input_ids:
+            raise ValueError(
+                f'{owner}: Graph disconnected: an output depends on the Input "{node.layer.name}" '
+                f"{node.outputs[0].shape}, which is not among the model's inputs "
+                f"({', '.join(t.node.layer.name for t in inputs)})"
+            )
+        state[id(node)] = "done"
+        ordered.append(node)
+
+    for t in outputs:
+        if id(t) not in input_ids:
+            visit(t.node, [])
+    used = {id(t) for n in ordered for t in n.inputs} | {id(t) for t in outputs}
+    for t in inputs:
+        if id(t) not in used:
+            raise ValueError(
+                f'{owner}: input "{t.node.layer.name}" {t.shape} is disconnected: no output depends on it. '
+                "Remove it from the inputs or connect it"
+            )
+    # Depth: the longest path from a node to an output. Layers are listed deepest first, ties by first visit.
+    depth = defaultdict(int)
+    in_graph = {id(n) for n in ordered}
+    for node in reversed(ordered):
+        d = depth[id(node)]
+        for t in node.inputs:
+            if id(t) not in input_ids and id(t.node) in in_graph:
+                depth[id(t.node)] = max(depth[id(t.node)], d + 1)
+    layer_depth = {}
+    for node in ordered:
+        layer_depth[node.layer] = max(layer_depth.get(node.layer, 0), depth[id(node)])
+    max_depth = max(layer_depth.values(), default=0)
+    for t in inputs:  # the inputs' own layers come first, as in Keras
+        layer_depth[t.node.layer] = max_depth + 1
+        first_seen.setdefault(t.node.layer, -1)
+    layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
+    names = [layer.name for layer in layers]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f'{owner}: layer names must be unique, "{name}" is used {names.count(name)} times')
+    return [n for n in ordered if not (n.is_input and id(n.outputs[0]) in input_ids)], layers
+
+
+class Step:
+    """One unit of the plan: ``op`` (a layer, a nested model, or a fused pair) reading and writing tensor slots."""
+
+    __slots__ = ("op", "nodes", "inputs", "outputs", "as_list", "release", "need_dx", "training")
+
+    def __init__(self, op, nodes, inputs, outputs, as_list):
+        self.op, self.nodes, self.inputs, self.outputs, self.as_list = op, nodes, inputs, outputs, as_list
+        self.training = nodes[0].training
+        self.release: list = []
+        self.need_dx = True
+
+    @property
+    def node(self):
+        """The node whose outputs this step produces (the last of a fused pair)."""
+        return self.nodes[-1]
+
+
+class Plan:
+    """The graph as steps over integer tensor slots, with what each step may free and whether it needs dL/dx."""
+
+    def __init__(self, graph: GraphFunction, fuse: bool):
+        slot = {}
+
+        def slot_of(t):
+            return slot.setdefault(id(t), len(slot))
+
+        self.input_slots = [slot_of(t) for t in graph.inputs]
+        consumers = defaultdict(list)
+        for node in graph.nodes:
+            for t in node.inputs:
+                consumers[id(t)].append(node)
+        output_ids = {id(t) for t in graph.outputs}
+        fused_pools = {}
+        if fuse:
+            for node in graph.nodes:
+                readers = consumers[id(node.outputs[0])]
+                if (len(node.outputs) == 1 and len(readers) == 1 and id(node.outputs[0]) not in output_ids
+                        and fusion.fusable(node.layer, readers[0].layer) and len(readers[0].inputs) == 1
+                        and readers[0].training == node.training):
+                    fused_pools[id(readers[0])] = node
+        fused_first = {id(first) for first in fused_pools.values()}
+        self.steps = []
+        for node in graph.nodes:
+            if id(node) in fused_first:
+                continue
+            first = fused_pools.get(id(node))
+            if first is not None:
+                op, nodes, ins = fusion.ReluThenMaxPool(first.layer, node.layer), [first, node], first.inputs
+            else:
+                op, nodes, ins = node.layer, [node], node.inputs
+            self.steps.append(Step(op, nodes, [slot_of(t) for t in ins], [slot_of(t) for t in node.outputs],
+                                   node.as_list))
+        self.output_slots = [slot_of(t) for t in graph.outputs]
+        self.slot_count = len(slot)
+        keep = set(self.output_slots)
+        last_use = {}
+        for i, step in enumerate(self.steps):
+            for s in step.inputs:
+                last_use[s] = i
+        for s, i in last_use.items():
+            if s not in keep:
+                self.steps[i].release.append(s)
+        data = set(self.input_slots)
+        for step in self.steps:
+            step.need_dx = not all(s in data for s in step.inputs)
+        self.consumers = {s: sum(s in step.inputs for step in self.steps) for s in range(self.slot_count)}
+
+    def producer(self, output_index: int) -> Step | None:
+        """The step that computes output ``output_index`` (None when that output is an input)."""
+        target = self.output_slots[output_index]
+        return next((s for s in self.steps if target in s.outputs), None)
+
+
+def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None):
+    """Run the plan on input ``arrays``; returns ``(outputs, tape)``, the tape holding each step's state
+    (None unless ``keep_state``) for ``backward``. ``record(step, inputs, outputs)`` sees every step."""
+    values = [None] * plan.slot_count
+    for s, a in zip(plan.input_slots, arrays):
+        values[s] = a
+    tape = [] if keep_state else None
+    for step in plan.steps:
+        args = [values[s] for s in step.inputs]
+        mode = training if step.training is None else step.training
+        out = step.op.forward(args if step.as_list else args[0], training=mode)
+        outs = out if len(step.outputs) > 1 else [out]
+        for s, v in zip(step.outputs, outs):
+            values[s] = v
+        if keep_state:
+            tape.append(step.op.forward_state())
+        if record is not None:
+            record(step, args, outs)
+        for s in step.release:
+            values[s] = None
+    return [values[s] for s in plan.output_slots], tape
+
+
+def backward(plan: Plan, tape, output_grads, from_preactivation=(), need_input_grads: bool = False, record=None):
+    """dL/d(inputs) (a list, None where not needed) from dL/d(outputs) (None where an output has no loss).
+
+    ``from_preactivation`` holds the output indices whose gradient is dL/dz of the producing layer's
+    pre-activation (a final softmax fused with cross-entropy). ``record(step, dys, dxs)`` sees every step.
+    """
+    grads = [None] * plan.slot_count
+    preactivation_steps = {}
+    for k, g in enumerate(output_grads):
+        if g is None:
+            continue
+        if k in from_preactivation:
+            preactivation_steps[id(plan.producer(k))] = g
+        else:
+            _accumulate(grads, plan.output_slots[k], g)
+    data = set(plan.input_slots)
+    for i in range(len(plan.steps) - 1, -1, -1):
+        step = plan.steps[i]
+        dz = preactivation_steps.get(id(step))
+        dys = [grads[s] for s in step.outputs]
+        for s in step.outputs:
+            grads[s] = None
+        if dz is None and all(d is None for d in dys):
+            continue  # no loss depends on this call
+        step.op.restore_forward_state(tape[i])
+        need_dx = step.need_dx or need_input_grads
+        if dz is not None:
+            dx = step.op.backward_from_preactivation(dz, need_dx=need_dx)
+        else:
+            dy = dys if len(dys) > 1 else dys[0]
+            dx = step.op.backward(dy, need_dx=need_dx)
+        dxs = dx if step.as_list else [dx]
+        if record is not None:
+            record(step, dys, dxs)
+        for s, d in zip(step.inputs, dxs):
+            if d is not None and (need_input_grads or s not in data):
+                _accumulate(grads, s, d)
+    tape.clear()
+    return [grads[s] for s in plan.input_slots]
+
+
+def _accumulate(grads, slot, g) -> None:
+    # A new array, never +=: a layer may hand back a view of its own input or output gradient.
+    grads[slot] = g if grads[slot] is None else grads[slot] + g
