@@ -18,7 +18,7 @@ from convscope.layers.normalization import LayerNormalization
 from convscope.layers.preprocessing import Normalization
 from convscope.layers.resampling import UpSampling2D
 
-torch = pytest.importorskip("torch")
+torch = pytest.importorskip("torch", reason="PyTorch is the independent peer for bilinear resizing (the [test] extra)")
 
 NAME = r'"[a-z0-9_]+"'
 
@@ -133,10 +133,10 @@ UPSAMPLING_ERRORS = [
                  _named("UpSampling2D", "size") + r" must be an int or a tuple of 2 ints, received \(2, 2, 2\)",
                  id="size-3"),
     pytest.param(lambda: UpSampling2D(data_format="channels_first"), ValueError,
-                 rf'UpSampling2D {NAME}: data_format="channels_first" is not supported: convscope computes '
-                 r"channels-last", id="channels-first"),
+                 _named("UpSampling2D", "data_format") + r' "channels_first" is not supported: convscope works on '
+                 r"channels_last", id="channels-first"),
     pytest.param(lambda: UpSampling2D(data_format="nhwc"), ValueError,
-                 _named("UpSampling2D", "data_format") + r' must be "channels_last" or "channels_first", '
+                 _named("UpSampling2D", "data_format") + r' must be "channels_last" or None, '
                  r"received 'nhwc'", id="data-format-bad"),
     pytest.param(lambda: UpSampling2D(interpolation="bicubic"), ValueError,
                  _named("UpSampling2D", "interpolation") + r" must be one of 'nearest', 'bilinear', received "

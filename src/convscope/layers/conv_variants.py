@@ -41,25 +41,10 @@ from __future__ import annotations
 from .. import initializers
 from ..ops.conv import conv2d_backward, conv2d_forward
 from ..ops.conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward, conv_transpose_geometry
-from ..ops.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
+from ..ops.shapes import normalize_data_format, normalize_padding, normalize_tuple, output_hw, paddings_2d
 from .base import ActivatedLayer, check_image_input, check_positive_int, lookup
 
 _NO_PADS = ((0, 0), (0, 0))
-
-
-def check_data_format(value, owner: str) -> str:
-    """``"channels_last"`` for None or "channels_last"; "channels_first" and anything else refused."""
-    if value is None or (isinstance(value, str) and value.lower() == "channels_last"):
-        return "channels_last"
-    if isinstance(value, str) and value.lower() == "channels_first":
-        raise ValueError(
-            f'{owner}: argument "data_format" "channels_first" is not supported: convscope computes in '
-            f'channels_last (batch, height, width, channels) only; transpose the input and use "channels_last"'
-        )
-    raise ValueError(
-        f'{owner}: argument "data_format" must be "channels_last" or None (Keras also knows "channels_first", '
-        f"which convscope does not support), received {value!r}"
-    )
 
 
 class _WindowConv(ActivatedLayer):
@@ -71,7 +56,7 @@ class _WindowConv(ActivatedLayer):
         self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", owner)
         self.strides = normalize_tuple(strides, 2, "strides", owner)
         self.padding = normalize_padding(padding, owner)
-        self.data_format = check_data_format(data_format, owner)
+        self.data_format = normalize_data_format(data_format, owner)
         self.dilation_rate = normalize_tuple(dilation_rate, 2, "dilation_rate", owner)
         if not isinstance(use_bias, bool):
             raise TypeError(f'{owner}: argument "use_bias" must be a bool, received {use_bias!r}')

@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from ..ops.shapes import normalize_tuple
+from ..ops.shapes import normalize_data_format, normalize_tuple
 from ..ops.upsampling import (
     INTERPOLATIONS,
     bilinear_matrix,
@@ -38,22 +38,6 @@ from .base import Layer, check_image_input
 _KERAS_ONLY_INTERPOLATIONS = ("bicubic", "lanczos3", "lanczos5", "area")
 
 
-def check_data_format(value, owner: str) -> str:
-    """Keras's ``standardize_data_format`` for a channels-last library: None means "channels_last"."""
-    if value is None:
-        return "channels_last"
-    if not isinstance(value, str) or value.lower() not in ("channels_last", "channels_first"):
-        raise ValueError(
-            f'{owner}: argument "data_format" must be "channels_last" or "channels_first", received {value!r}'
-        )
-    if value.lower() == "channels_first":
-        raise ValueError(
-            f'{owner}: data_format="channels_first" is not supported: convscope computes channels-last '
-            f"(batch, height, width, channels); transpose the input and use \"channels_last\""
-        )
-    return "channels_last"
-
-
 class UpSampling2D(Layer):
     LOOP_REFERENCE = "convscope.ops.reference_resample.upsample2d_loops"
 
@@ -61,7 +45,7 @@ class UpSampling2D(Layer):
         super().__init__(**kwargs)
         owner = f'UpSampling2D "{self.name}"'
         self.size = normalize_tuple(size, 2, "size", owner)
-        self.data_format = check_data_format(data_format, owner)
+        self.data_format = normalize_data_format(data_format, owner)
         if not isinstance(interpolation, str) or interpolation.lower() not in INTERPOLATIONS:
             extra = ""
             if isinstance(interpolation, str) and interpolation.lower() in _KERAS_ONLY_INTERPOLATIONS:

@@ -21,21 +21,12 @@ Example:
 from __future__ import annotations
 
 from ..ops import reshaping as ops
+from ..ops.shapes import normalize_data_format
 from .base import Layer, check_image_input
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_data_format(value, owner: str) -> str:
-    """``"channels_last"`` for None or "channels_last" (any case); channels_first is refused."""
-    if value is None or (isinstance(value, str) and value.lower() == "channels_last"):
-        return "channels_last"
-    if isinstance(value, str) and value.lower() == "channels_first":
-        raise ValueError(f'{owner}: argument "data_format" "channels_first" is not supported: convscope works on '
-                         'channels_last (batch, height, width, channels) inputs; use data_format="channels_last"')
-    raise ValueError(f'{owner}: argument "data_format" must be "channels_last" or None, received {value!r}')
 
 
 def _pair(entry):
@@ -178,7 +169,7 @@ class ZeroPadding2D(Layer):
         super().__init__(**kwargs)
         owner = f'ZeroPadding2D "{self.name}"'
         self.padding = normalize_pairs(padding, "padding", owner)
-        self.data_format = check_data_format(data_format, owner)
+        self.data_format = normalize_data_format(data_format, owner)
 
     def compute_output_shape(self, input_shape) -> tuple:
         check_image_input(self, input_shape)
@@ -209,7 +200,7 @@ class Cropping2D(Layer):
         super().__init__(**kwargs)
         owner = f'Cropping2D "{self.name}"'
         self.cropping = normalize_pairs(cropping, "cropping", owner)
-        self.data_format = check_data_format(data_format, owner)
+        self.data_format = normalize_data_format(data_format, owner)
 
     def compute_output_shape(self, input_shape) -> tuple:
         check_image_input(self, input_shape)

@@ -71,3 +71,14 @@ def normalize_padding(value, owner: str) -> str:
     if not isinstance(value, str) or value.lower() not in PADDINGS:
         raise ValueError(f'{owner}: argument "padding" must be "valid" or "same", received {value!r}')
     return value.lower()
+
+
+def normalize_data_format(value, owner: str) -> str:
+    """Keras's ``data_format`` for a channels-last library: None or "channels_last" (any case) -> "channels_last"."""
+    if value is None or (isinstance(value, str) and value.lower() == "channels_last"):
+        return "channels_last"
+    if isinstance(value, str) and value.lower() == "channels_first":
+        raise ValueError(f'{owner}: argument "data_format" "channels_first" is not supported: convscope works on '
+                         'channels_last (batch, height, width, channels) inputs; transpose the input and use '
+                         '"channels_last"')
+    raise ValueError(f'{owner}: argument "data_format" must be "channels_last" or None, received {value!r}')
