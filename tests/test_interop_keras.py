@@ -303,7 +303,8 @@ def mixed_precision(layer_specs):
     (dict(edit_config=replace_layer(7, LAMBDA)),
      r'layer "lambda" is a Lambda layer: it holds Python code.*Supported layers: Activation, AveragePooling2D'),
     (dict(edit_config=replace_layer(7, LSTM)),
-     r'layer "lstm" has type LSTM, which convscope does not support\. Supported layers: .*Conv2D, Dense'),
+     r'layer "lstm" has type LSTM, which convscope does not support\. Supported layers: .*Conv2D, '
+     r"Conv2DTranspose, Cropping2D, Dense, DepthwiseConv2D"),
     (dict(edit_config=replace_layer(7, CUSTOM)), r"'Dense' is a custom class \(module 'my_package.layers'"),
     (dict(edit_config=mixed_precision), r"layer \"conv2d\" \(Conv2D\): computes in 'mixed_float16'"),
     (dict(edit_weights=set_dense_kernel((1600, 11))),

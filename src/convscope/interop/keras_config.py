@@ -1,16 +1,22 @@
 """Keras model configs <-> convscope layers, read as data: no code, no imports named by the file.
 
+``KERAS_MAPPINGS`` is the registry: for each convscope layer class (exact type), its Keras 3 twin
+(a ``KerasMapping``: Keras class name, config keys, ``data_format``, weights path, Keras 2 spellings,
+integer weights). Export looks the layer's class up; import reads the same registry the other way
+(``KERAS_CLASSES``: Keras name -> class). ``NOT_SUPPORTED`` gives the reason for any registered
+class Keras cannot express.
+
 A Keras config is JSON: ``{"class_name": "Sequential" | "Functional" | "Model", "config":
 {"name", "layers": [{"class_name", "config", ...}, ...], ...}}``. Each layer's class name
-is looked up in ``KERAS_LAYERS`` (the Keras layers convscope has, with the same names and
-the same meaning) and only the arguments listed there are read; anything else is
-refused with a ``ModelFileError`` naming the layer and listing what is supported.
+is looked up in ``KERAS_CLASSES`` and only the keys its mapping lists are read; anything else
+is refused with a ``ModelFileError`` naming the layer and listing what is supported.
 
 * Sequential: the layers in order; the input shape from a leading InputLayer
   (``batch_shape`` in Keras 3, ``batch_input_shape`` in Keras 2) or ``build_input_shape``.
 * Functional ("Functional", Keras 2's "Model"): only a simple chain, one input, one
   output, every layer fed by exactly the one before it (Keras 3 ``inbound_nodes``
-  ``[{"args": [tensor], "kwargs": {}}]``, Keras 2 ``[[[name, 0, 0, {}]]]``).
+  ``[{"args": [tensor], "kwargs": {}}]``, Keras 2 ``[[[name, 0, 0, {}]]]``). Merging layers
+  (Add, Concatenate, ...) have registry entries but need functional graphs, not read yet.
 * Arguments that change the result and that convscope does not implement must have
   their neutral value (``REQUIRED_VALUES``: channels_last, no keepdims, no renorm, ...);
   regularizers, constraints and initializers only matter for training from scratch
@@ -23,27 +29,114 @@ plus ``data_format="channels_last"`` where Keras has one.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Callable
+
 from .. import backend
 from ..errors import ModelFileError
-from ..layers import LAYER_CLASSES
+from ..layers import (
+    Activation, Add, Average, AveragePooling2D, BatchNormalization, Concatenate, Conv2D, Conv2DTranspose, Cropping2D,
+    Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer,
+    LayerNormalization, LeakyReLU, Maximum, MaxPooling2D, Minimum, Multiply, Normalization, Permute, ReLU, Rescaling,
+    Reshape, SeparableConv2D, Softmax, Subtract, UpSampling2D, ZeroPadding2D,
+)
 
-_IMAGE = ("data_format",)
-KERAS_LAYERS = {
-    # Keras class name: the config keys convscope's layer of the same name takes.
-    "Conv2D": ("filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "activation", "use_bias"),
-    "Dense": ("units", "activation", "use_bias"),
-    "MaxPooling2D": ("pool_size", "strides", "padding"),
-    "AveragePooling2D": ("pool_size", "strides", "padding"),
-    "GlobalAveragePooling2D": (),
-    "GlobalMaxPooling2D": (),
-    "Flatten": (),
-    "Dropout": ("rate", "noise_shape", "seed"),
-    "Activation": ("activation",),
-    "ReLU": ("max_value", "negative_slope", "threshold"),
-    "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
-    "Rescaling": ("scale", "offset"),
+
+@dataclass(frozen=True)
+class KerasMapping:
+    """How one convscope layer class is written as a Keras 3 layer, and read back from Keras 3 and 2 files.
+
+    * ``keras_name``: the Keras class name (``class_name`` in configs).
+    * ``weights_path``: Keras 3's ``naming.to_snake_case`` of that name, the ``<path>`` of the class's
+      variables ``layers/<path>``, ``layers/<path>_1``, ... in weights files (see ``keras_weights.keras_paths``).
+    * ``keys``: the config keys read and written. convscope's ``get_config`` writes them with Keras 3's
+      names and values (lists for tuples, ``[[top, bottom], [left, right]]`` pads, 1-based Permute
+      dims, Normalization's ``axis`` list and ``mean`` / ``variance`` as nested lists or None), so
+      they pass unchanged both ways; ``tests/test_interop_keras_layers.py`` checks each against Keras's own.
+    * ``data_format``: Keras has that argument; export writes ``"channels_last"``, import accepts only that.
+    * ``keras2_keys``: Keras 2 names of arguments -> convscope's (read only).
+    * ``from_keras``: turns the kwargs read into convscope's where Keras 2 wrote other values.
+    * ``integer_weights``: the weights Keras stores as integers (all others must be floats).
+    * ``merges``: the layer takes a list of tensors, so it lives in functional graphs only.
+    * ``model_level``: not a layer of the list; the model code writes and reads it (InputLayer).
+    """
+
+    keras_name: str
+    weights_path: str
+    keys: tuple = ()
+    data_format: bool = False
+    keras2_keys: dict = field(default_factory=dict)
+    from_keras: Callable[[dict], dict] | None = None
+    integer_weights: tuple = ()
+    merges: bool = False
+    model_level: bool = False
+
+    def kwargs_from_keras(self, config: dict) -> dict:
+        """The convscope constructor kwargs of a Keras layer config (name and trainable aside)."""
+        kwargs = {ours: config[theirs] for theirs, ours in self.keras2_keys.items() if theirs in config}
+        kwargs.update({key: config[key] for key in self.keys if key in config})
+        return self.from_keras(kwargs) if self.from_keras else kwargs
+
+
+def _unlisted_axis(kwargs: dict) -> dict:
+    if isinstance(kwargs.get("axis"), list) and len(kwargs["axis"]) == 1:
+        kwargs["axis"] = kwargs["axis"][0]  # Keras 2 wrote BatchNormalization's axis as a list
+    return kwargs
+
+
+_POOLING = ("pool_size", "strides", "padding")
+KERAS_MAPPINGS = {
+    Activation: KerasMapping("Activation", "activation", ("activation",)),
+    Add: KerasMapping("Add", "add", merges=True),
+    Average: KerasMapping("Average", "average", merges=True),
+    AveragePooling2D: KerasMapping("AveragePooling2D", "average_pooling2d", _POOLING, data_format=True),
+    BatchNormalization: KerasMapping("BatchNormalization", "batch_normalization",
+                                     ("axis", "momentum", "epsilon", "center", "scale"), from_keras=_unlisted_axis),
+    Concatenate: KerasMapping("Concatenate", "concatenate", ("axis",), merges=True),
+    Conv2D: KerasMapping("Conv2D", "conv2d", (
+        "filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "activation", "use_bias"),
+        data_format=True),
+    Conv2DTranspose: KerasMapping("Conv2DTranspose", "conv2d_transpose", (
+        "filters", "kernel_size", "strides", "padding", "output_padding", "dilation_rate", "activation", "use_bias"),
+        data_format=True),
+    Cropping2D: KerasMapping("Cropping2D", "cropping2d", ("cropping",), data_format=True),
+    Dense: KerasMapping("Dense", "dense", ("units", "activation", "use_bias")),
+    DepthwiseConv2D: KerasMapping("DepthwiseConv2D", "depthwise_conv2d", (
+        "kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "activation", "use_bias"),
+        data_format=True),
+    Dropout: KerasMapping("Dropout", "dropout", ("rate", "noise_shape", "seed")),
+    Flatten: KerasMapping("Flatten", "flatten", data_format=True),
+    GlobalAveragePooling2D: KerasMapping("GlobalAveragePooling2D", "global_average_pooling2d", data_format=True),
+    GlobalMaxPooling2D: KerasMapping("GlobalMaxPooling2D", "global_max_pooling2d", data_format=True),
+    InputLayer: KerasMapping("InputLayer", "input_layer", model_level=True),
+    LayerNormalization: KerasMapping("LayerNormalization", "layer_normalization",
+                                     ("axis", "epsilon", "center", "scale", "rms_scaling")),
+    LeakyReLU: KerasMapping("LeakyReLU", "leaky_re_lu", ("negative_slope",), keras2_keys={"alpha": "negative_slope"}),
+    Maximum: KerasMapping("Maximum", "maximum", merges=True),
+    MaxPooling2D: KerasMapping("MaxPooling2D", "max_pooling2d", _POOLING, data_format=True),
+    Minimum: KerasMapping("Minimum", "minimum", merges=True),
+    Multiply: KerasMapping("Multiply", "multiply", merges=True),
+    # Adapted: three weights, the last Keras's integer count; given mean / variance: constants, no weights.
+    Normalization: KerasMapping("Normalization", "normalization", ("axis", "mean", "variance", "invert"),
+                                integer_weights=("count",)),
+    Permute: KerasMapping("Permute", "permute", ("dims",)),
+    ReLU: KerasMapping("ReLU", "re_lu", ("max_value", "negative_slope", "threshold")),
+    Rescaling: KerasMapping("Rescaling", "rescaling", ("scale", "offset")),
+    Reshape: KerasMapping("Reshape", "reshape", ("target_shape",)),
+    SeparableConv2D: KerasMapping("SeparableConv2D", "separable_conv2d", (
+        "filters", "kernel_size", "strides", "padding", "dilation_rate", "depth_multiplier", "activation", "use_bias"),
+        data_format=True),
+    Softmax: KerasMapping("Softmax", "softmax", ("axis",)),
+    Subtract: KerasMapping("Subtract", "subtract", merges=True),
+    UpSampling2D: KerasMapping("UpSampling2D", "up_sampling2d", ("size", "interpolation"), data_format=True),
+    ZeroPadding2D: KerasMapping("ZeroPadding2D", "zero_padding2d", ("padding",), data_format=True),
 }
-HAS_DATA_FORMAT = {"Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten"}
+"""convscope layer class (exact type: a subclass may compute something else) -> its Keras 3 twin."""
+NOT_SUPPORTED: dict = {}
+"""Registered convscope layer classes Keras cannot express, with the reason: none so far."""
+INPUT_LAYER = KERAS_MAPPINGS[InputLayer].keras_name
+KERAS_CLASSES = {m.keras_name: cls for cls, m in KERAS_MAPPINGS.items() if not m.model_level}
+"""Keras class name -> convscope class, for reading files: the same registry read the other way."""
 REQUIRED_VALUES = {
     # Keras arguments convscope does not implement: accepted only at the value that means "off".
     "data_format": ("channels_last", None),
@@ -55,7 +148,22 @@ REQUIRED_VALUES = {
     "quantization_config": (None,),
 }
 FLOAT_POLICIES = ("float32", "float64")
-SUPPORTED = ", ".join(sorted([*KERAS_LAYERS, "InputLayer"]))
+SUPPORTED = ", ".join(sorted(m.keras_name for m in KERAS_MAPPINGS.values() if not m.merges))
+"""The Keras layers a Sequential model or a chain may hold (merging layers need functional graphs)."""
+
+
+def keras_mapping(layer) -> KerasMapping:
+    """The registry entry of ``layer``'s exact class, or a ValueError saying Keras has no such layer."""
+    mapping, kind = KERAS_MAPPINGS.get(type(layer)), type(layer).__name__
+    if mapping is None:
+        reason = NOT_SUPPORTED.get(type(layer))
+        raise ValueError(
+            f'Layer "{layer.name}" ({kind}) has no Keras equivalent{f" ({reason})" if reason else ""}; '
+            f"Keras has: {SUPPORTED}"
+        )
+    if mapping.model_level:
+        raise ValueError(f'Layer "{layer.name}" ({kind}) is a model input, written from the model, not as a layer')
+    return mapping
 
 
 class KerasArchitecture:
@@ -81,24 +189,31 @@ def architecture_from_config(config, source: str) -> KerasArchitecture:
     else:
         raise ModelFileError(f"{source}: a Keras {kind!r} model; convscope reads Sequential and Functional models")
     name = body.get("name") if isinstance(body.get("name"), str) else None
-    return KerasArchitecture(name, input_shape, [_layer(spec, source) for spec in specs])
+    layers = [layer_from_config(spec, source) for spec in specs]
+    for layer in layers:
+        if KERAS_MAPPINGS[type(layer)].merges:
+            raise ModelFileError(
+                f'{source}: layer "{layer.name}" ({type(layer).__name__}) merges several inputs; convscope reads '
+                "Keras Sequential models and single-input chains, not yet functional graphs"
+            )
+    return KerasArchitecture(name, input_shape, layers)
 
 
 def keras_layer_config(layer) -> dict:
     """The Keras 3 serialization (``{"module", "class_name", "config", "registered_name"}``) of a convscope layer."""
-    kind = type(layer).__name__
-    if kind not in KERAS_LAYERS:
-        raise ValueError(f'Layer "{layer.name}" ({kind}) has no Keras equivalent; Keras has: {SUPPORTED}')
+    mapping = keras_mapping(layer)
     ours = layer.get_config()
     config = {"name": layer.name, "trainable": layer.trainable, "dtype": _dtype_of(layer)}
-    config.update({key: ours[key] for key in KERAS_LAYERS[kind]})
-    if kind in HAS_DATA_FORMAT:
+    config.update({key: ours[key] for key in mapping.keys})
+    if mapping.data_format:
         config["data_format"] = "channels_last"
-    return {"module": "keras.layers", "class_name": kind, "config": config, "registered_name": None}
+    return {"module": "keras.layers", "class_name": mapping.keras_name, "config": config, "registered_name": None}
 
 
 def _dtype_of(layer) -> str:
-    return layer.parameters[0].value.dtype.name if layer.parameters else backend.floatx()
+    """The layer's float type: that of its float weights (Normalization's count is an integer), else floatx."""
+    floats = [p.value.dtype.name for p in layer.parameters if p.value.dtype.kind == "f"]
+    return floats[0] if floats else backend.floatx()
 
 
 def _check_builtin(spec: dict, kind, source: str) -> None:
@@ -116,8 +231,8 @@ def _check_builtin(spec: dict, kind, source: str) -> None:
 
 
 def _sequential(specs, body, config, source):
-    if specs and specs[0].get("class_name") == "InputLayer":
-        _check_builtin(specs[0], "InputLayer", source)
+    if specs and specs[0].get("class_name") == INPUT_LAYER:
+        _check_builtin(specs[0], INPUT_LAYER, source)
         return specs[1:], _input_shape(specs[0].get("config"), source)
     first = specs[0].get("config") if specs else None
     for candidate in (body.get("build_input_shape"), (config.get("build_config") or {}).get("input_shape")):
@@ -150,9 +265,9 @@ def _chain(specs, body, source):
         chain.append(spec)
         name = _only_parent(spec, source)
     first = by_name[inputs[0]]
-    if first.get("class_name") != "InputLayer":
+    if first.get("class_name") != INPUT_LAYER:
         raise ModelFileError(f"{source}: the functional model's input {inputs[0]!r} is not an InputLayer")
-    _check_builtin(first, "InputLayer", source)
+    _check_builtin(first, INPUT_LAYER, source)
     if len(chain) + 1 != len(specs):
         unused = sorted(set(by_name) - {_spec_name(s) for s in chain} - {inputs[0]})
         raise ModelFileError(
@@ -230,7 +345,12 @@ def _shape(value, source) -> tuple:
     return tuple(value[1:])
 
 
-def _layer(spec: dict, source: str):
+def layer_from_config(spec: dict, source: str):
+    """The convscope layer of one Keras layer spec ``{"class_name", "config", ...}``, unbuilt.
+
+    Only built-in Keras classes in the registry are read, and of their config only the registry's
+    keys; ``source`` names the file in error messages.
+    """
     kind, config = spec.get("class_name"), spec.get("config")
     name = config.get("name") if isinstance(config, dict) else None
     where = f'{source}: layer "{name}" ({kind})'
@@ -240,7 +360,10 @@ def _layer(spec: dict, source: str):
             f"from a file. Supported layers: {SUPPORTED}"
         )
     _check_builtin(spec, kind, source)
-    if kind not in KERAS_LAYERS:
+    cls = KERAS_CLASSES.get(kind)
+    if kind == INPUT_LAYER:
+        raise ModelFileError(f"{where}: an InputLayer can only be a model's input, not one of its layers")
+    if cls is None:
         raise ModelFileError(f'{source}: layer "{name}" has type {kind}, which convscope does not support. '
                              f"Supported layers: {SUPPORTED}")
     if not isinstance(config, dict) or not isinstance(name, str):
@@ -253,10 +376,7 @@ def _layer(spec: dict, source: str):
         policy = (policy.get("config") or {}).get("name")
     if policy not in (None, *FLOAT_POLICIES):
         raise ModelFileError(f"{where}: computes in {policy!r}; convscope imports float32 / float64 layers")
-    kwargs = {key: config[key] for key in KERAS_LAYERS[kind] if key in config}
-    if kind == "BatchNormalization" and isinstance(kwargs.get("axis"), list) and len(kwargs["axis"]) == 1:
-        kwargs["axis"] = kwargs["axis"][0]  # Keras 2 wrote the axis as a list
     try:
-        return LAYER_CLASSES[kind](name=name, trainable=config.get("trainable", True), **kwargs)
+        return cls(name=name, trainable=config.get("trainable", True), **KERAS_MAPPINGS[cls].kwargs_from_keras(config))
     except (TypeError, ValueError, OverflowError) as e:
         raise ModelFileError(f"{where}: {e}") from e

@@ -9,8 +9,11 @@ The archive holds what Keras 3 itself writes for a Sequential model (and reads b
   an exported model is for inference or for compiling anew in Keras.
 * ``metadata.json``: ``{"keras_version", "date_saved"}`` (Keras reads neither when loading).
 * ``model.weights.h5``: ``layers/<path>/vars/<i>`` with ``<path>`` from ``keras_paths``
-  (class name in snake case, numbered per class) and the parameters in convscope's order,
-  which is Keras's; the arrays are written as they are, since the layouts are the same.
+  (the registry's snake-case Keras class name, numbered per class) and the parameters in
+  convscope's order, which is Keras's; the arrays are written as they are, since the layouts are
+  the same (Normalization's integer ``count`` included: Keras casts it to its own integer type).
+
+Only ``Sequential`` models are written: a functional graph (merging layers, branches) is refused.
 
 Written atomically (``convscope.saving.atomic_write``).
 """
@@ -24,7 +27,7 @@ import zipfile
 
 from .. import __version__, backend
 from ..saving import atomic_write
-from .keras_config import keras_layer_config
+from .keras_config import INPUT_LAYER, keras_layer_config
 from .keras_import import CONFIG_MEMBER, WEIGHTS_MEMBER
 from .keras_weights import import_h5py, keras_paths
 
@@ -34,6 +37,13 @@ KERAS_FORMAT_VERSION = "3.0.0"
 
 def save_keras(model, path) -> None:
     """Write the built ``model`` to ``path`` as a Keras 3 ``.keras`` file."""
+    from ..models import Sequential
+
+    if not isinstance(model, Sequential):
+        raise ValueError(
+            f'save_keras: model "{model.name}" is a functional {type(model).__name__}; convscope writes Keras '
+            "Sequential models only (not yet functional graphs)"
+        )
     if not model.built:
         raise ValueError(f'save_keras: model "{model.name}" has not been built; call it on data or give it an Input first')
     config = keras_model_config(model)  # first, so an unsupported layer fails before anything is written
@@ -54,7 +64,7 @@ def keras_model_config(model) -> dict:
     batch_shape = [None, *model.input_shape[1:]]
     input_layer = {
         "module": "keras.layers",
-        "class_name": "InputLayer",
+        "class_name": INPUT_LAYER,
         "config": {"batch_shape": batch_shape, "dtype": backend.floatx(), "sparse": False, "name": "input_layer"},
         "registered_name": None,
     }

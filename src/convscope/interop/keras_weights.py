@@ -2,19 +2,22 @@
 
 Two layouts, both in convscope's parameter order (Keras saves trainable variables
 first, then the others, each group in creation order: Conv2D / Dense ``kernel, bias``;
-BatchNormalization ``gamma, beta, moving_mean, moving_variance``). Kernels need no
-conversion: Keras stores Conv2D kernels as (kh, kw, in, out) and Dense as (in, out), as convscope does.
+BatchNormalization ``gamma, beta, moving_mean, moving_variance``; SeparableConv2D
+``depthwise_kernel, pointwise_kernel, bias``; an adapted Normalization ``mean, variance, count``).
+Kernels need no conversion: Keras stores Conv2D kernels as (kh, kw, in, out), Dense as (in, out),
+DepthwiseConv2D as (kh, kw, in, multiplier) and Conv2DTranspose as (kh, kw, out, in), as convscope does.
 
 * Keras 3 (``model.weights.h5`` in a ``.keras`` file, and ``.weights.h5`` files):
-  ``layers/<path>/vars/<i>``. ``<path>`` is not the layer's name but its class name in
-  snake case, numbered per class in model order (``conv2d``, ``max_pooling2d``,
-  ``conv2d_1``, ...: see ``keras_paths``); ``<i>`` is 0, 1, ... in the order above.
+  ``layers/<path>/vars/<i>``. ``<path>`` is not the layer's name but its Keras class name in
+  snake case (the registry's ``weights_path``), numbered per class in model order (``conv2d``,
+  ``max_pooling2d``, ``conv2d_1``, ``re_lu``, ...: see ``keras_paths``); ``<i>`` is 0, 1, ... in the order above.
 * Legacy HDF5 (Keras 2, and Keras 3's ``model.save("x.h5")``): ``model_weights/<layer name>``
   (the file root for a weights-only file), whose attribute ``weight_names`` (split into
   ``weight_names0``, ``weight_names1``, ... when long) names each dataset, in the order above.
 
 Trust: only hard links inside the file are followed (no soft or external links), datasets
-must be stored in the file (not external or virtual), of a float type, of exactly the
+must be stored in the file (not external or virtual), of a float type (an integer one for the
+registry's ``integer_weights``, Normalization's ``count``), of exactly the
 shape the model needs, and not expand more than ``MAX_EXPANSION`` times from the bytes
 stored; anything else is a ``ModelFileError``.
 """
@@ -22,7 +25,7 @@ stored; anything else is a ``ModelFileError``.
 from __future__ import annotations
 
 from ..errors import ModelFileError
-from ..layers.base import snake_case
+from .keras_config import keras_mapping
 
 BOMB_FLOOR_BYTES = 2**20
 MAX_EXPANSION = 1000
@@ -38,10 +41,13 @@ def import_h5py():
 
 
 def keras_paths(layers) -> list[str]:
-    """Where Keras 3 stores each layer's variables: ``layers/conv2d``, ``layers/conv2d_1``, ... (class name, per-class count)."""
+    """Where Keras 3 stores each layer's variables: ``layers/conv2d``, ``layers/conv2d_1``, ...
+
+    The registry's ``weights_path`` of the layer's class, numbered per class in model order; a
+    ValueError for a layer with no Keras twin in the registry."""
     counts, paths = {}, []
     for layer in layers:
-        base = snake_case(type(layer).__name__)
+        base = keras_mapping(layer).weights_path
         paths.append(f"layers/{base}" if base not in counts else f"layers/{base}_{counts[base]}")
         counts[base] = counts.get(base, 0) + 1
     return paths
@@ -63,8 +69,10 @@ def read_keras3(root, layers, shapes: list[dict], source: str) -> list:
                 f'{source}: layer "{layer.name}" ({type(layer).__name__}) has {len(wanted)} weights, '
                 f"the file holds {stored} at {path}/vars"
             )
+        integer = keras_mapping(layer).integer_weights
         for i, (name, shape) in enumerate(wanted.items()):
-            arrays.append(_read(h5py, vars_group, str(i), shape, f'weight "{name}" of layer "{layer.name}"', source))
+            what = f'weight "{name}" of layer "{layer.name}"'
+            arrays.append(_read(h5py, vars_group, str(i), shape, what, source, integer=name in integer))
     known = {path.split("/", 1)[1] for path in paths}
     extra = [
         name for name in _child_names(h5py, root, "layers", source)
@@ -89,8 +97,10 @@ def read_legacy(root, layers, shapes: list[dict], source: str) -> list:
                 f'{source}: layer "{layer.name}" ({type(layer).__name__}) has {len(wanted)} weights, '
                 f"the file holds {len(stored)} for it"
             )
+        integer = keras_mapping(layer).integer_weights
         for stored_name, (name, shape) in zip(stored, wanted.items()):
-            arrays.append(_read(h5py, group, stored_name, shape, f'weight "{name}" of layer "{layer.name}"', source))
+            what = f'weight "{name}" of layer "{layer.name}"'
+            arrays.append(_read(h5py, group, stored_name, shape, what, source, integer=name in integer))
     for name in _attribute_list(root, "layer_names"):
         group = _get(h5py, root, name, source)
         if name not in names and isinstance(group, h5py.Group) and _attribute_list(group, "weight_names"):
@@ -121,7 +131,7 @@ def _child_names(h5py, root, path, source) -> list[str]:
     return list(group) if isinstance(group, h5py.Group) else []
 
 
-def _read(h5py, group, path: str, shape: tuple, what: str, source: str):
+def _read(h5py, group, path: str, shape: tuple, what: str, source: str, integer: bool = False):
     dataset = _get(h5py, group, path, source)
     if not isinstance(dataset, h5py.Dataset):
         raise ModelFileError(f"{source}: {what} is missing (no dataset {path!r} in {group.name})")
@@ -131,8 +141,8 @@ def _read(h5py, group, path: str, shape: tuple, what: str, source: str):
         dtype = dataset.dtype
     except (ValueError, TypeError) as e:  # a damaged type message: e.g. a float h5py cannot map to NumPy
         raise ModelFileError(f"{source}: {what} has a data type convscope cannot read: {e}") from e
-    if dtype.kind != "f":
-        raise ModelFileError(f"{source}: {what} has dtype {dtype}, not a float type")
+    if dtype.kind not in ("iu" if integer else "f"):
+        raise ModelFileError(f"{source}: {what} has dtype {dtype}, not {'an integer' if integer else 'a float'} type")
     if dataset.shape != tuple(shape):
         raise ModelFileError(f"{source}: {what} has shape {dataset.shape} in the file, the model needs {tuple(shape)}")
     size = dataset.size * dtype.itemsize

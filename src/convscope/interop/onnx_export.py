@@ -144,7 +144,8 @@ def export_onnx(model, path) -> None:
 def onnx_model(model):
     """The ONNX ``ModelProto`` of the built ``model``, checked by ``onnx.checker``."""
     if not model.built:
-        raise ValueError(f'export_onnx: model "{model.name}" has not been built; call it on data or give it an Input first')
+        raise ValueError(f'export_onnx: model "{model.name}" has not been built; call it on data or give it an '
+                         "Input first")
     onnx = import_onnx()
     helper = onnx.helper
     graph = model._graph_for(False)
@@ -276,7 +277,8 @@ class _Graph:
         return self.const(values, hint, dtype=np.int64)
 
     def weight(self, call: _Call, tag: str, make) -> str:
-        """The initializer ``make()`` of ``call.layer``'s weight ``tag``, written once however often the layer is called."""
+        """The initializer ``make()`` of ``call.layer``'s weight ``tag``, written once however often the layer
+        is called (a shared layer, a nested model called twice)."""
         key = (id(call.layer), tag)
         if key not in self.weights:
             self.weights[key] = self.const(make(), f"{call.layer.name}/{tag}")
@@ -537,8 +539,8 @@ def _layer_normalization(g, call):
     centred = g.op("Sub", [x, mean], f"{call.name}/centred")
     variance = g.op("ReduceMean", [g.op("Mul", [centred, centred], f"{call.name}/square")], f"{call.name}/variance",
                     axes=axes, keepdims=1)
-    std = g.op("Sqrt", [g.op("Add", [variance, g.const(layer.epsilon, f"{call.name}/epsilon")], f"{call.name}/var_eps")],
-               f"{call.name}/std")
+    shifted = g.op("Add", [variance, g.const(layer.epsilon, f"{call.name}/epsilon")], f"{call.name}/var_eps")
+    std = g.op("Sqrt", [shifted], f"{call.name}/std")
     inv_std = g.op("Reciprocal", [std], f"{call.name}/inv_std")
     # rms_scaling (Keras's deprecated variant) divides by the centred std but does not centre, and has no beta.
     y = g.op("Mul", [x if layer.rms_scaling else centred, inv_std], f"{call.name}/normalized")
@@ -552,7 +554,7 @@ def _normalization(g, call):
     layer = call.layer
     layout = call.x.layout
     # The statistics broadcast to the input, computed as convscope computes them in float32.
-    mean, variance = (np.asarray(v) for v in layer._statistics(np.float32))
+    mean, variance = (np.asarray(v) for v in layer.statistics(np.float32))
     std = np.maximum(np.sqrt(variance), np.float32(1e-7))
     mean_name = g.in_layout(mean, layout, f"{call.name}/mean")
     std_name = g.in_layout(std, layout, f"{call.name}/std")

@@ -178,7 +178,9 @@ class Normalization(Layer):
             self.adapt_variance.shape
         )
 
-    def _statistics(self, dtype):
+    def statistics(self, dtype):
+        """(mean, variance) in ``dtype``, shaped to broadcast against the input: the adapted weights or the
+        constants given to the constructor."""
         if self.input_mean is None:
             mean = self.adapt_mean.value.reshape(self._broadcast_to)
             variance = self.adapt_variance.value.reshape(self._broadcast_to)
@@ -189,7 +191,7 @@ class Normalization(Layer):
     def forward(self, x, training: bool = False):
         if x.dtype.kind != "f":
             x = backend.cast(x)
-        mean, self._used_variance = self._statistics(x.dtype)
+        mean, self._used_variance = self.statistics(x.dtype)
         return normalize(x, mean, self._used_variance, self.invert)
 
     def backward(self, dy, need_dx: bool = True):

@@ -257,9 +257,14 @@ def seeded(seed: int):
         backend.set_rng_state(state)
 
 
+def type_of(config: dict):
+    """The model class a config describes: a functional graph ("input_layers") or a Sequential chain."""
+    return Model if "input_layers" in config else Sequential
+
+
 def fresh_model(config: dict, loss="sparse_categorical_crossentropy", optimizer="adam") -> Sequential:
     """An untrained network built from ``config`` (weights drawn now from the global generator), compiled."""
-    model = Sequential.from_config(config)
+    model = type_of(config).from_config(config)
     model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     return model
 
@@ -267,7 +272,7 @@ def fresh_model(config: dict, loss="sparse_categorical_crossentropy", optimizer=
 def float64_copy(model) -> Sequential:
     """The same network with the same weights, computing in float64 (sparse cross-entropy loss)."""
     with float64():
-        copy = Sequential.from_config(model.get_config())
+        copy = type(model).from_config(model.get_config())
         copy.set_weights(model.get_weights())
         copy.compile(loss="sparse_categorical_crossentropy")
     return copy
