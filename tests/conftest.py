@@ -30,3 +30,14 @@ def run_dir(tmp_path_factory):
     model.fit(x, y, batch_size=64, epochs=2, validation_split=0.1, callbacks=[runs.RunRecorder(folder)], verbose=0)
     model.save(folder / runs.FINAL_MODEL)
     return folder
+
+
+@pytest.fixture
+def float64():
+    """Build and compute in float64 inside the test (gradient checks need it); the previous floatx after."""
+    from convscope import backend
+
+    previous = backend.floatx()
+    backend.set_floatx("float64")
+    yield
+    backend.set_floatx(previous)

@@ -16,23 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convscope import backend, layers
+from convscope import layers
 from convscope.models import Sequential
 
 # Every check here runs on both the NumPy ops and the compiled kernels.
-pytestmark = pytest.mark.usefixtures("kernel_path")
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64")
 
 EPS = 1e-6
 MAX_REL_ERR = 1e-6
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    """Build every layer of this file with float64 parameters; restore the default afterwards."""
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(previous)
 
 
 def rel_error(a, b) -> float:

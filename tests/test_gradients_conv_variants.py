@@ -9,18 +9,9 @@ from __future__ import annotations
 import pytest
 from test_gradients import check_layer, randn, randomize
 
-from convscope import backend
 from convscope.layers.conv_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 
-pytestmark = pytest.mark.usefixtures("kernel_path")
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(previous)
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64")
 
 
 BIAS = pytest.mark.parametrize("use_bias, activation", [(True, None), (False, "tanh")], ids=["bias", "nobias-tanh"])

@@ -13,20 +13,10 @@ import numpy as np
 import pytest
 from test_gradients import assert_grad_close, distinct, numeric_grad, randn
 
-from convscope import backend
 from convscope.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 
 # Every check here runs on both the NumPy ops and the compiled kernels.
-pytestmark = pytest.mark.usefixtures("kernel_path")
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    """Build every layer of this file in float64; restore the default afterwards."""
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(previous)
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64")
 
 
 def check_merge(layer, xs, seed=0):

@@ -12,22 +12,12 @@ import numpy as np
 import pytest
 from test_gradients import check_layer, randn, randomize
 
-from convscope import backend
 from convscope.layers.normalization import LayerNormalization
 from convscope.layers.preprocessing import Normalization
 from convscope.layers.resampling import UpSampling2D
 
 # Every check here runs on both the NumPy ops and the compiled kernels.
-pytestmark = pytest.mark.usefixtures("kernel_path")
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    """Build every layer of this file with float64 parameters; restore the default afterwards."""
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(previous)
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64")
 
 
 # ---------------------------------------------------------------- UpSampling2D

@@ -7,21 +7,11 @@ import numpy as np
 import pytest
 from test_gradients import check_layer, randn
 
-from convscope import backend
 from convscope.layers.activation import LeakyReLU, Softmax
 from convscope.layers.reshaping import Cropping2D, Permute, Reshape, ZeroPadding2D
 
 # Every check here runs on both the NumPy ops and the compiled kernels.
-pytestmark = pytest.mark.usefixtures("kernel_path")
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    """Build every layer of this file in float64; restore the default afterwards."""
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(previous)
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64")
 
 
 @pytest.mark.parametrize(

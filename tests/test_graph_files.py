@@ -126,3 +126,14 @@ def test_a_huge_layer_in_a_graph_is_refused_before_anything_is_allocated(tmp_pat
     bad = forged(tmp_path, lambda c: layer(c, "out")["config"].update(units=10**9))
     with pytest.raises(ModelFileError, match=r"weight .* should be out/kernel of shape \(8, 1000000000\)"):
         convscope.load_model(bad)
+
+
+def test_frozen_layers_stay_frozen_through_a_file(tmp_path):
+    model = graph_model()
+    model.get_layer("branch").trainable = False
+    model.get_layer("base").trainable = False
+    model.save(tmp_path / "partly_frozen.convscope")
+    loaded = convscope.load_model(tmp_path / "partly_frozen.convscope")
+    assert loaded.trainable and not loaded.get_layer("branch").trainable and not loaded.get_layer("base").trainable
+    assert [p.name for p in loaded.trainable_parameters] == [p.name for p in model.trainable_parameters]
+    assert "branch/kernel" not in [p.name for p in loaded.trainable_parameters]

@@ -200,3 +200,23 @@ def test_model_called_on_arrays_and_models_inside_models():
     records = outer.trace(x, np.zeros((3, 2), "float32"))
     inner_calls = [r for r in records if r.name == "inner"]
     assert len(inner_calls) == 2 and "inner_dense/kernel" in inner_calls[0].param_grads
+
+
+def test_a_frozen_model_inside_a_sequential_with_a_new_head(tmp_path):
+    base_in = convscope.Input(shape=(8, 8, 3))
+    base = convscope.Model(base_in, layers.GlobalAveragePooling2D()(layers.Conv2D(4, 3, name="features")(base_in)),
+                           name="base")
+    base.trainable = False
+    model = convscope.Sequential([convscope.Input(shape=(8, 8, 3)), base, layers.Dense(3, activation="softmax")])
+    assert [l.name for l in model.layers] == ["base", "dense"]
+    assert model.count_params() == base.count_params() + 4 * 3 + 3
+    assert len(model.trainable_parameters) == 2
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x, y = data(16)
+    kernel = base.get_layer("features").kernel.value.copy()
+    model.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    np.testing.assert_array_equal(base.get_layer("features").kernel.value, kernel)
+    model.save(tmp_path / "transfer.convscope")
+    loaded = convscope.load_model(tmp_path / "transfer.convscope")
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert not loaded.get_layer("base").trainable and len(loaded.trainable_parameters) == 2

@@ -3,16 +3,10 @@
 import numpy as np
 import pytest
 
-from convscope import backend, layers
+from convscope import layers
 from convscope.ops import reference
 
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    yield
-    backend.set_floatx(previous)
+pytestmark = pytest.mark.usefixtures("float64")
 
 
 def rand(*shape, seed=0):

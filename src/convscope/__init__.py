@@ -17,7 +17,7 @@ from . import activations, backend, callbacks, config, initializers, layers, los
 from .layers import Input
 from .models import LayerTrace, Model, Sequential
 from .saving import load_model
-from . import interop  # registers the Keras and ONNX formats (NumPy-only until a file is read or written)
+from . import interop  # noqa: F401 -- registers the Keras and ONNX formats (NumPy-only until a file is used)
 
 __all__ = [
     "Input", "LayerTrace", "Model", "Sequential", "activations", "backend", "callbacks", "config", "initializers",

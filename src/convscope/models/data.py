@@ -20,13 +20,6 @@ def structure_of(value):
     return "single", None
 
 
-def flatten(value, structure) -> list:
-    kind, keys = structure
-    if kind == "dict":
-        return [value[k] for k in keys]
-    return list(value) if kind == "list" else [value]
-
-
 def pack(values: list, structure):
     """``values`` (one per tensor) back in the structure the model was given: an array, a list or a dict."""
     kind, keys = structure
@@ -71,7 +64,7 @@ def _is_nested_numbers(value) -> bool:
                                                isinstance(first[0], (int, float, list, tuple)))
 
 
-def check_input_array(model, x, expected, arg: str, index: int, count: int):
+def check_input_array(model, x, expected, arg: str, index: int):
     """``x`` as an array fitting input ``index`` of shape ``expected`` (batch axis None)."""
     xp = backend.xp
     x = xp.asarray(x)

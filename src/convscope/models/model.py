@@ -33,7 +33,7 @@ import sys
 
 from .. import backend, formats, optimizers
 from ..callbacks import Callback, History, ProgbarLogger, format_logs
-from ..layers import InputLayer, Layer, deserialize, serialize
+from ..layers import Layer, serialize
 from ..layers.base import snake_case, unique_name
 from ..layers.node import KerasTensor, flatten_tensors
 from . import compiled, data, graph as graph_module
@@ -298,7 +298,7 @@ class Model(Layer):
         names = self.input_names
         arrays = data.arrays_for(self, x, names, arg, "input")
         shapes = self.input_shape if isinstance(self.input_shape, list) else [self.input_shape]
-        arrays = [data.check_input_array(self, a, s, arg if len(names) == 1 else f"{arg}[{i}]", i, len(names))
+        arrays = [data.check_input_array(self, a, s, arg if len(names) == 1 else f"{arg}[{i}]", i)
                   for i, (a, s) in enumerate(zip(arrays, shapes))]
         data.same_count(self, arrays, [arg if len(names) == 1 else f"{arg}[{i}]" for i in range(len(names))])
         return arrays
@@ -306,13 +306,11 @@ class Model(Layer):
     def _targets(self, y, n: int, arg_x="x", arg="y") -> list:
         """``y`` as one checked target array per output (None for outputs without a loss), each probed by its loss."""
         names = self.output_names
-        if isinstance(y, dict) or len(names) == 1:
-            given = data.arrays_for(self, y, names, arg, "output") if not isinstance(y, dict) else [y.get(k) for k in names]
-        else:
-            given = data.arrays_for(self, y, names, arg, "output")
+        # A dict may leave out outputs that have no loss; a list or an array must match the outputs.
+        given = [y.get(k) for k in names] if isinstance(y, dict) else data.arrays_for(self, y, names, arg, "output")
         targets = []
         shapes = self.output_shape if isinstance(self.output_shape, list) else [self.output_shape]
-        for i, (spec, target, shape) in enumerate(zip(self._specs, given, shapes)):
+        for spec, target, shape in zip(self._specs, given, shapes):
             label = arg if len(names) == 1 else f"{arg}[{spec.name!r}]"
             if spec.loss is None:
                 targets.append(None)
@@ -442,7 +440,7 @@ class Model(Layer):
             idx = batch if order is None else order[batch]
             xb = [a[idx] for a in xs]
             yb = [None if t is None else t[idx] for t in ys]
-            value, y_pred = self.train_step(xb if several or len(xb) > 1 else xb[0], yb if several else yb[0])
+            value, y_pred = self.train_step(xb, yb)
             count = len(xb[0])
             total, seen = total + value * count, seen + count
             preds = y_pred if several else [y_pred]
@@ -571,9 +569,11 @@ class Model(Layer):
         inputs, outputs, layers = rebuild_graph(config, lambda layer, args, as_list: layer(args if as_list else args[0]))
         inputs = _restructure(inputs, config.get("input_structure"))
         outputs = _restructure(outputs, config.get("output_structure"))
-        model = cls(inputs, outputs, name=config.get("name"))
-        model.trainable = config.get("trainable", True) if isinstance(config.get("trainable", True), bool) else True
-        return model
+        trainable = config.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise TypeError(f'the model config\'s "trainable" must be a bool, received {trainable!r}')
+        # The model's own flag only: each layer's config already holds its own (a partly frozen model stays so).
+        return cls(inputs, outputs, name=config.get("name"), trainable=trainable)
 
     def save(self, path) -> None:
         """Write the model (graph, weights, optimizer state) to one file, atomically; see ``convscope.saving``."""

@@ -30,10 +30,9 @@ import tokenize
 import zipfile
 import zlib
 
-from .. import backend, formats, losses, metrics, optimizers
+from .. import backend, formats, losses, optimizers
 from ..errors import ModelFileError
 from ..layers import MODEL_CLASSES, InputLayer, deserialize, serialize
-from ..models import Sequential
 from ..models.rebuild import rebuild_graph
 from .atomic import atomic_write
 
