@@ -90,7 +90,7 @@ def test_fit_with_the_wrong_number_of_inputs():
 def test_fit_with_the_wrong_number_of_targets():
     model = two_in_two_out()
     x, y = [np.ones((4, 3)), np.ones((4, 2))], [np.ones((4, 2)), np.ones((4, 1))]
-    with pytest.raises(ValueError, match=r'argument "y" holds 1 arrays, but the model has 2 outputs \(p, q\)'):
+    with pytest.raises(ValueError, match=r'argument "y" holds 1 array, but the model has 2 outputs \(p, q\)'):
         model.fit(x, [y[0]], verbose=0)
     with pytest.raises(ValueError, match=r'argument "y" is a single array, but the model has 2 outputs'):
         model.fit(x, y[0], verbose=0)

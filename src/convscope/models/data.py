@@ -45,8 +45,8 @@ def arrays_for(model, value, names: list, arg: str, what: str) -> list:
     if isinstance(value, (list, tuple)) and not _is_nested_numbers(value):
         if len(value) != count:
             raise ValueError(
-                f'{model}: argument "{arg}" holds {len(value)} arrays, but the model has {count} {what}s '
-                f"({', '.join(names)})"
+                f'{model}: argument "{arg}" holds {len(value)} array{"s" if len(value) != 1 else ""}, but the model '
+                f"has {count} {what}s ({', '.join(names)})"
             )
         return list(value)
     if count != 1:
