@@ -27,7 +27,26 @@ from .. import activations, backend
 from .base import ActivatedLayer
 
 
-class Activation(ActivatedLayer):
+class _ElementWise(ActivatedLayer):
+    """A layer that is only its activation: z = x (forward_linear and backward_linear are the identity)."""
+
+    def forward_linear(self, x, training: bool = False):
+        return x
+
+    def backward_linear(self, dz, need_dx: bool = True):
+        return dz
+
+
+class _OwnFunction(_ElementWise):
+    """An activation layer whose function comes from its own arguments, not an "activation" name."""
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["activation"]
+        return config
+
+
+class Activation(_ElementWise):
     """y = activation(x), element by element (softmax: along the last axis)."""
 
     LOOP_REFERENCE = "none: an element-wise function; its activations.* object (value and derivative) is the definition"
@@ -35,11 +54,6 @@ class Activation(ActivatedLayer):
     def __init__(self, activation, **kwargs):
         super().__init__(activation=activation, **kwargs)
 
-    def forward_linear(self, x, training: bool = False):
-        return x
-
-    def backward_linear(self, dz, need_dx: bool = True):
-        return dz
 
 
 class _ThresholdedReLU(activations.Activation):
@@ -67,7 +81,7 @@ class _ThresholdedReLU(activations.Activation):
         return dy * slope
 
 
-class ReLU(ActivatedLayer):
+class ReLU(_OwnFunction):
     LOOP_REFERENCE = "none: an element-wise function; _ThresholdedReLU (value and derivative) is its definition"
 
     def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
@@ -83,19 +97,13 @@ class ReLU(ActivatedLayer):
         # The plain case is exactly activations.relu: the same fast function, and fusable with a max pooling.
         self.activation = activations.relu if plain else _ThresholdedReLU(max_value, negative_slope, threshold)
 
-    def forward_linear(self, x, training: bool = False):
-        return x
-
-    def backward_linear(self, dz, need_dx: bool = True):
-        return dz
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        del config["activation"]
-        return {**config, "max_value": self.max_value, "negative_slope": self.negative_slope, "threshold": self.threshold}
+        return {**super().get_config(), "max_value": self.max_value, "negative_slope": self.negative_slope,
+                "threshold": self.threshold}
 
 
-class LeakyReLU(ActivatedLayer):
+class LeakyReLU(_OwnFunction):
     """Keras's LeakyReLU layer: f(x) = x if x > 0 else negative_slope * x (no parameters)."""
 
     LOOP_REFERENCE = "none: an element-wise function; activations.LeakyReLU is its definition"
@@ -108,16 +116,9 @@ class LeakyReLU(ActivatedLayer):
         self.negative_slope = negative_slope
         self.activation = activations.LeakyReLU(negative_slope)
 
-    def forward_linear(self, x, training: bool = False):
-        return x
-
-    def backward_linear(self, dz, need_dx: bool = True):
-        return dz
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        del config["activation"]
-        return {**config, "negative_slope": self.negative_slope}
+        return {**super().get_config(), "negative_slope": self.negative_slope}
 
 
 class _AxisSoftmax(activations.Activation):
@@ -138,7 +139,7 @@ class _AxisSoftmax(activations.Activation):
         return y * (dy - backend.xp.sum(dy * y, axis=self.axis, keepdims=True))
 
 
-class Softmax(ActivatedLayer):
+class Softmax(_OwnFunction):
     """Keras's Softmax layer along ``axis`` (default -1, the last axis; a list of ints normalizes over
     several axes together). The batch axis is refused: each sample's output must not depend on the others."""
 
@@ -168,13 +169,6 @@ class Softmax(ActivatedLayer):
             )
         return tuple(input_shape)
 
-    def forward_linear(self, x, training: bool = False):
-        return x
-
-    def backward_linear(self, dz, need_dx: bool = True):
-        return dz
 
     def get_config(self) -> dict:
-        config = super().get_config()
-        del config["activation"]
-        return {**config, "axis": self.axis}
+        return {**super().get_config(), "axis": self.axis}

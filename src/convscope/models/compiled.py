@@ -64,3 +64,28 @@ def log_names(specs: list[OutputSpec]) -> list:
     """``[(spec, metric, log key)]``: "accuracy" for a single output, "<output>_accuracy" for several."""
     several = len(specs) > 1
     return [(s, m, f"{s.name}_{m.name}" if several else m.name) for s in specs for m in s.metrics]
+
+
+class Tally:
+    """Sample-weighted running means of the loss, of each output's loss and of the metrics: Keras's logs."""
+
+    def __init__(self, specs: list[OutputSpec]):
+        self.specs, self.named = specs, log_names(specs)
+        self.total, self.parts, self.seen = 0.0, {}, 0
+        for _, metric, _ in self.named:
+            metric.reset()
+
+    def add(self, value: float, parts: dict, targets: list, predictions: list, count: int) -> None:
+        self.total, self.seen = self.total + value * count, self.seen + count
+        for name, v in parts.items():
+            self.parts[name] = self.parts.get(name, 0.0) + v * count
+        for spec, metric, _ in self.named:
+            k = self.specs.index(spec)
+            metric.update(targets[k], predictions[k])
+
+    def logs(self) -> dict:
+        logs = {"loss": self.total / self.seen}
+        if len(self.specs) > 1:
+            logs.update({f"{name}_loss": v / self.seen for name, v in self.parts.items()})
+        logs.update({key: metric.result() for _, metric, key in self.named})
+        return logs

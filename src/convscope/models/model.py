@@ -429,11 +429,7 @@ class Model(Layer):
     def _train_epoch(self, xs, ys, batch_size, shuffle, cbs) -> dict:
         n = len(xs[0])
         order = backend.global_rng().permutation(n) if shuffle else None
-        for metric in self.metrics:
-            metric.reset()
-        named = compiled.log_names(self._specs)
-        several = len(self._specs) > 1
-        total, parts, seen, logs = 0.0, {}, 0, {}
+        tally, logs = compiled.Tally(self._specs), {}
         for step in range(math.ceil(n / batch_size)):
             _each(cbs, "on_train_batch_begin", step)
             batch = slice(step * batch_size, (step + 1) * batch_size)
@@ -441,18 +437,8 @@ class Model(Layer):
             xb = [a[idx] for a in xs]
             yb = [None if t is None else t[idx] for t in ys]
             value, y_pred = self.train_step(xb, yb)
-            count = len(xb[0])
-            total, seen = total + value * count, seen + count
-            preds = y_pred if several else [y_pred]
-            for k, v in self._last_parts.items():
-                parts[k] = parts.get(k, 0.0) + v * count
-            for spec, metric, _ in named:
-                k = self._specs.index(spec)
-                metric.update(yb[k], preds[k])
-            logs = {"loss": total / seen}
-            if several:
-                logs.update({f"{k}_loss": v / seen for k, v in parts.items()})
-            logs.update({key: metric.result() for _, metric, key in named})
+            tally.add(value, self._last_parts, yb, y_pred if len(self._specs) > 1 else [y_pred], len(xb[0]))
+            logs = tally.logs()
             _each(cbs, "on_train_batch_end", step, logs)
             if self.stop_training:
                 break
@@ -497,26 +483,12 @@ class Model(Layer):
         return results["loss"] if len(results) == 1 else list(results.values())
 
     def _evaluate_arrays(self, xs, ys, batch_size) -> dict:
-        for metric in self.metrics:
-            metric.reset()
-        named = compiled.log_names(self._specs)
-        several = len(self._specs) > 1
-        total, parts, n = 0.0, {}, len(xs[0])
+        tally = compiled.Tally(self._specs)
         for plan, i, size, outs in self._infer(xs, batch_size):
             yb = [None if t is None else t[i : i + size] for t in ys]
-            value, batch_parts, _, _ = self._losses(plan, yb, outs, with_gradient=False)
-            count = len(outs[0])
-            total += value * count
-            for k, v in batch_parts.items():
-                parts[k] = parts.get(k, 0.0) + v * count
-            for spec, metric, _ in named:
-                k = self._specs.index(spec)
-                metric.update(yb[k], outs[k])
-        results = {"loss": total / n}
-        if several:
-            results.update({f"{k}_loss": v / n for k, v in parts.items()})
-        results.update({key: metric.result() for _, metric, key in named})
-        return results
+            value, parts, _, _ = self._losses(plan, yb, outs, with_gradient=False)
+            tally.add(value, parts, yb, outs, len(outs[0]))
+        return tally.logs()
 
     # -- inspection ----------------------------------------------------------------------
     def trace(self, x, y=None):
