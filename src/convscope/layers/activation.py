@@ -4,8 +4,8 @@
 ``ReLU(max_value=None, negative_slope=0.0, threshold=0.0)`` is Keras's ReLU layer:
 
     f(x) = max_value                       if x >= max_value
-         = x                               if threshold <= x < max_value
-         = negative_slope * (x - threshold) otherwise
+         = x                               if threshold < x < max_value
+         = negative_slope * (x - threshold) otherwise (so 0 at x == threshold, as Keras)
 
 ``LeakyReLU(negative_slope=0.3)`` (Keras 3's layer default; the function's is 0.2):
 
