@@ -96,6 +96,10 @@ def test_a_shared_layer_sums_its_gradients_over_its_calls():
     first = records[0] if records[0].name == "pre" else next(r for r in records if r.name == "pre")
     assert set(r.inbound[0] for r in calls) == {x.node.layer.name, "pre"}
     assert first.grad_input.shape == (5, 4)
+    # dL/dx of the model's input: the sum over both layers that read it.
+    readers = [r for r in records if r.inbound == [x.node.layer.name]]
+    assert len(readers) == 2
+    np.testing.assert_allclose(records.grad_input, sum(r.grad_input for r in readers), rtol=1e-12)
 
 
 def test_feature_extraction_idiom_from_keras_tutorials():

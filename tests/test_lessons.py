@@ -156,3 +156,21 @@ def test_seeded_restores_the_callers_generator():
     with seeded(0):
         backend.global_rng().random(5)
     assert backend.global_rng().random() == expected
+
+
+@pytest.mark.parametrize("name", ["bias", "channels", "pooling", "pointwise", "correlation", "backprop"])
+def test_lessons_study_a_functional_graph_with_same_padding_and_a_residual_add(name):
+    """A user's graph (not a chain): "same" padding, a residual Add, a stride, global pooling."""
+    import convscope
+    from convscope import layers
+
+    layers.clear_session()
+    convscope.utils.set_random_seed(2)
+    inputs = convscope.Input(shape=(28, 28, 1))
+    h = layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    h = layers.ReLU()(layers.Add()([h, layers.Conv2D(4, 3, padding="same")(h)]))
+    h = layers.Conv2D(6, 3, strides=2, padding="same", activation="relu")(layers.MaxPooling2D(2)(h))
+    outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(h))
+    model = convscope.Model(inputs, outputs)
+    result = lessons.run(name, model=model, fast=True)
+    assert result.verdict, result.failures()

@@ -427,6 +427,7 @@ def test_trace_with_labels_gives_gradients_and_changes_nothing():
         assert r.grad_input.shape == r.input.shape
     for lower, upper in zip(records, records[1:]):
         np.testing.assert_array_equal(lower.grad_output, upper.grad_input)
+    np.testing.assert_array_equal(records.grad_input, records[0].grad_input)  # a chain: the first layer's dL/dx
     # Fused softmax + cross-entropy: dL/dz = (p - y) / n.
     np.testing.assert_allclose(out.grad_preactivation, (out.output - utils.to_categorical(y, 4)) / len(y), atol=1e-6)
     # ReLU: the pre-activation gradient is the output gradient where z > 0, zero elsewhere.

@@ -110,7 +110,7 @@ def analyze(model, pixels, label=None) -> dict:
     return {
         "probabilities": [float(p) for p in probabilities], "prediction": predicted,
         "label": target, "label_source": "predicted" if label is None else "given",
-        "input_gradient": records[0].grad_input[0, :, :, 0], "layers": layers,
+        "input_gradient": records.grad_input[0, :, :, 0], "layers": layers,
     }
 
 

@@ -102,7 +102,7 @@ def summary_table(model):
     counts = {}
     for row in text.splitlines():
         cells = [c.strip() for c in row.strip("│").split("│")]
-        if len(cells) == 3 and (match := re.fullmatch(r"(\S+) \((\w+)\)", cells[0])):
+        if len(cells) in (3, 4) and (match := re.fullmatch(r"(\S+) \((\w+)\)", cells[0])):
             counts[match.group(1)] = int(cells[2].replace(",", ""))
     total = int(re.search(r"Total params: ([\d,]+)", text).group(1).replace(",", ""))
     return counts, total

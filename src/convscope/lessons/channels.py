@@ -50,12 +50,16 @@ def experiment(lab):
               np.abs(red_edges_alone - maps[:, :, 0]).max(), "==", 0)
 
     model = float64_copy(lab.model())
-    convs = lab.conv_layers(model)
+    # The sum below is written for plain filters: every input channel seen by every filter, no holes.
+    convs = [c for c in lab.conv_layers(model) if c.groups == 1 and c.dilation_rate == (1, 1)] or lab.conv_layers(model)
     conv = convs[1] if len(convs) > 1 else convs[0]
     with float64():
         record = next(r for r in model.trace(x_test[:1]) if r.name == conv.name)
     k = conv.kernel.value
-    contributions = correlate2d_loops(planes(record.input)[0][:, None], kernel_planes(k))    # (C, F, OH, OW)
+    (top, bottom), (left, right) = conv.pads       # "same" padding: zeros around the input, as the layer adds them
+    seen = np.pad(record.input, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    (sh, sw) = conv.strides                         # a stride keeps every sh-th row and sw-th column of the sums
+    contributions = correlate2d_loops(planes(seen)[0][:, None], kernel_planes(k))[..., ::sh, ::sw]  # (C, F, OH, OW)
     bias = conv.bias.value if conv.use_bias else np.zeros(conv.filters)
     rebuilt = contributions.sum(axis=0) + bias[:, None, None]
     lab.number(f"{conv.name}", f"input {record.input.shape[1:]} -> kernel {k.shape} -> maps {record.output.shape[1:]}")

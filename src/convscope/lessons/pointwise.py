@@ -72,7 +72,8 @@ def full_size_kernel(lab, model, records):
         dense = next(l for l in model.layers[flat + 1:] if type(l) is Dense)
         dense_record = next(r for r in records if r.name == dense.name)
         # What the Dense layer received (Dropout passes it unchanged at inference), in Flatten's input shape.
-        maps = dense_record.input.reshape(records[flat].input.shape)
+        flatten_record = next(r for r in records if r.name == model.layers[flat].name)
+        maps = dense_record.input.reshape(flatten_record.input.shape)
         dense_out = dense_record.preactivation                                          # before softmax: the logits
     h, w, c = maps.shape[1:]
     kernel, *bias = dense.get_weights()

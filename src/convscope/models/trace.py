@@ -46,16 +46,27 @@ class LayerTrace:
     inbound: list = field(default_factory=list)
 
 
+class Trace(list):
+    """The records of ``trace``, one per layer call in execution order, and dL/d(each model input) in
+    ``grad_inputs`` (``grad_input`` for a single input): the sum over every layer that reads it."""
+
+    grad_inputs: list | None = None
+
+    @property
+    def grad_input(self):
+        return None if self.grad_inputs is None else self.grad_inputs[0]
+
+
 def _copy(values):
     values = [None if v is None else v.copy() for v in values]
     return values[0] if len(values) == 1 else values
 
 
-def trace_model(model, x, y=None) -> list[LayerTrace]:
+def trace_model(model, x, y=None) -> Trace:
     xs = [backend.cast(a) for a in model._inputs(x)]
     graph = model._graph_for(False, [(None, *a.shape[1:]) for a in xs])
     plan = graph.plan(fuse=False)
-    records, by_step = [], {}
+    records, by_step = Trace(), {}
 
     def on_forward(step, args, outs):
         op, node = step.op, step.node
@@ -94,7 +105,8 @@ def trace_model(model, x, y=None) -> list[LayerTrace]:
         record.grad_preactivation = record.grad_output if dz is None else dz.copy()
         record.grad_input = _copy(dxs)
 
-    graph_module.backward(plan, tape, grads, from_z, need_input_grads=True, record=on_backward)
+    records.grad_inputs = [None if g is None else g.copy() for g in
+                           graph_module.backward(plan, tape, grads, from_z, need_input_grads=True, record=on_backward)]
     for step in plan.steps:
         op = step.op
         nested = hasattr(op, "layers")

@@ -63,7 +63,7 @@ def gradient_figures(model, image, label: int, title_prefix=""):
     layer's kernel gradient dL/d(kernel), each on its own symmetric scale."""
     records = model.trace(as_batch(image, backend.floatx()), np.array([label]))
     probabilities = records[-1].output[0]
-    figures = [("saliency", saliency_figure(image, records[0].grad_input[0, :, :, 0], label, probabilities,
+    figures = [("saliency", saliency_figure(image, records.grad_input[0, :, :, 0], label, probabilities,
                                             title=f"{title_prefix}input gradient (saliency)"))]
     for record in records:
         kernel = record.param_grads.get("kernel")
