@@ -137,3 +137,30 @@ def test_frozen_layers_stay_frozen_through_a_file(tmp_path):
     assert loaded.trainable and not loaded.get_layer("branch").trainable and not loaded.get_layer("base").trainable
     assert [p.name for p in loaded.trainable_parameters] == [p.name for p in model.trainable_parameters]
     assert "branch/kernel" not in [p.name for p in loaded.trainable_parameters]
+
+
+def test_a_file_whose_weights_are_listed_in_another_order_is_refused(tmp_path):
+    x = convscope.Input(shape=(3,), name="x")
+    model = convscope.Model(x, layers.Dense(4, name="d2")(layers.Dense(4, name="d1")(x)))
+    model.save(tmp_path / "m.convscope")
+    with zipfile.ZipFile(tmp_path / "m.convscope") as zf:
+        items = {n: zf.read(n) for n in zf.namelist()}
+    config = json.loads(items["config.json"])
+    specs = config["model"]["config"]["layers"]
+    specs[1], specs[2] = specs[2], specs[1]                 # layers listed d2, d1: still the same graph
+    config["weights"] = config["weights"][2:] + config["weights"][:2]
+    items["weights/0000.npy"], items["weights/0001.npy"], items["weights/0002.npy"], items["weights/0003.npy"] = (
+        items["weights/0002.npy"], items["weights/0003.npy"], items["weights/0000.npy"], items["weights/0001.npy"])
+    items["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(tmp_path / "reordered.convscope", "w") as zf:
+        for n, data in items.items():
+            zf.writestr(n, data)
+    with pytest.raises(ModelFileError, match="lists its weights in another order than the model's layers hold them"):
+        convscope.load_model(tmp_path / "reordered.convscope")
+
+
+def test_a_frozen_sequential_stays_frozen_through_a_file(tmp_path):
+    model = convscope.Sequential([convscope.Input(shape=(3,)), layers.Dense(2)], trainable=False)
+    assert model.trainable_parameters == []
+    model.save(tmp_path / "frozen.convscope")
+    assert convscope.load_model(tmp_path / "frozen.convscope").trainable_parameters == []

@@ -224,3 +224,70 @@ def test_a_frozen_model_inside_a_sequential_with_a_new_head(tmp_path):
     loaded = convscope.load_model(tmp_path / "transfer.convscope")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
     assert not loaded.get_layer("base").trainable and len(loaded.trainable_parameters) == 2
+
+
+def test_a_softmax_output_layer_also_called_inside_a_nested_model_gets_its_own_call_s_loss():
+    """The fused softmax + cross-entropy reads the pre-activation of the output's own call, even when the
+    same layer runs again later in the plan (inside a nested model)."""
+    convscope.config.set_floatx("float64")
+    try:
+        softmax = layers.Dense(3, activation="softmax", name="sm")
+        inner_in = convscope.Input(shape=(4,))
+        inner = convscope.Model(inner_in, softmax(inner_in), name="inner")
+        x = convscope.Input(shape=(4,))
+        model = convscope.Model(x, [softmax(x), layers.Dense(2, name="after")(inner(layers.Dense(4, name="pre")(x)))])
+        model.compile(optimizer="sgd", loss=["categorical_crossentropy", None])
+        rng = np.random.default_rng(0)
+        xs, y = rng.standard_normal((6, 4)), np.eye(3)[rng.integers(0, 3, 6)]
+        p = model.predict(xs, verbose=0)[0]
+        expected = float(-np.mean(np.sum(y * np.log(p), axis=1)))
+        assert abs(model.evaluate(xs, [y, None], verbose=0, return_dict=True)["loss"] - expected) < 1e-12
+        record = next(r for r in model.trace(xs, [y, np.zeros((6, 2))]) if r.call == "sm")
+        np.testing.assert_allclose(record.grad_preactivation, (p - y) / 6, atol=1e-14)
+    finally:
+        convscope.config.set_floatx("float32")
+
+
+def test_model_layers_follow_keras_order_for_several_inputs_and_shared_layers():
+    """The orders Keras 3.15.1 gives these graphs (checked in a Keras virtual environment)."""
+    a, b = convscope.Input(shape=(3,), name="a"), convscope.Input(shape=(4,), name="b")
+    model = convscope.Model([a, b], Add(name="add")([layers.Dense(4, name="dense")(a), b]))
+    assert [l.name for l in model.layers] == ["a", "dense", "b", "add"]
+    x = convscope.Input(shape=(4,), name="x")
+    A, B, C, d = (layers.Dense(4, name=n) for n in "ABCd")
+    model = convscope.Model(x, Add(name="add2")([d(B(A(x))), C(d(x))]))
+    assert [l.name for l in model.layers] == ["x", "A", "B", "d", "C", "add2"]
+
+
+def test_one_layer_giving_two_outputs_gets_two_output_names():
+    inner_in = convscope.Input(shape=(3,))
+    inner = convscope.Model(inner_in, [layers.Dense(2)(inner_in), layers.Dense(1)(inner_in)], name="inner")
+    x = convscope.Input(shape=(3,))
+    model = convscope.Model(x, inner(x))
+    assert model.output_names == ["inner", "inner_1"]
+    model.compile(optimizer="sgd", loss=["mse", "mse"], loss_weights=[1.0, 2.0])
+    rng = np.random.default_rng(1)
+    xs, y = rng.random((5, 3)), [rng.random((5, 2)), rng.random((5, 1))]
+    logs = model.evaluate(xs, y, verbose=0, return_dict=True)
+    assert set(logs) == {"loss", "inner_loss", "inner_1_loss"}
+    np.testing.assert_allclose(logs["loss"], logs["inner_loss"] + 2 * logs["inner_1_loss"], rtol=1e-6)
+
+
+def test_a_layer_shared_across_nested_models_cannot_be_saved(tmp_path):
+    shared = layers.Dense(2, name="shared")
+    inner_in = convscope.Input(shape=(2,))
+    inner = convscope.Model(inner_in, shared(inner_in), name="inner")
+    x = convscope.Input(shape=(2,))
+    model = convscope.Model(x, Add()([shared(x), inner(x)]))
+    with pytest.raises(ValueError, match=r'layer "shared" is used both in model "functional(_\d+)?" and in model '
+                                         r'"inner".*loading would un-share it'):
+        model.save(tmp_path / "shared.convscope")
+
+
+def test_a_sequential_refusing_a_new_input_shape_keeps_the_one_it_had():
+    model = convscope.Sequential([layers.Dense(3, name="r")])
+    model.build((None, 5))
+    with pytest.raises(ValueError, match=r'Input 0 of layer "r" is incompatible.*\(None, 5\).*\(None, 6\)'):
+        model.build((None, 6))
+    assert model.input_shape == (None, 5)
+    assert model.predict(np.ones((2, 5), "float32"), verbose=0).shape == (2, 3)

@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from convscope import optimizers
 from convscope.layers.base import Parameter
@@ -129,6 +130,150 @@ def test_weight_decay_works_for_every_optimizer_as_in_keras():
     assert p.value[0] == pytest.approx(2.0 - 2.0 * 0.05 - 0.1)
 
 
+# -- Nadam, Adadelta, Adamax: Keras 3's rules written out, PyTorch, Keras's numbers --------------------
+GRADS = [[0.5, -1.0, 0.25], [0.2, 0.4, -0.3], [-0.7, 0.1, 0.05], [0.3, 0.3, 0.3], [1.0, -0.2, 0.0]]
+START = [1.0, -2.0, 0.5]
+
+
+def nadam_by_hand(w, grads, lr=0.001, b1=0.9, b2=0.999, eps=1e-7):
+    m = v = 0.0
+    product = 1.0
+    for t, g in enumerate(grads, start=1):
+        mu, mu_next = b1 * (1 - 0.5 * 0.96**t), b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        product *= mu
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat = mu_next * m / (1 - product * mu_next) + (1 - mu) * g / (1 - product)
+        w -= lr * m_hat / (math.sqrt(v / (1 - b2**t)) + eps)
+    return w
+
+
+def adadelta_by_hand(w, grads, lr=0.001, rho=0.95, eps=1e-7):
+    acc_g = acc_d = 0.0
+    for g in grads:
+        acc_g = rho * acc_g + (1 - rho) * g * g
+        delta = -math.sqrt(acc_d + eps) / math.sqrt(acc_g + eps) * g
+        acc_d = rho * acc_d + (1 - rho) * delta * delta
+        w += lr * delta
+    return w
+
+
+def adamax_by_hand(w, grads, lr=0.001, b1=0.9, b2=0.999, eps=1e-7):
+    m = u = 0.0
+    for t, g in enumerate(grads, start=1):
+        m = b1 * m + (1 - b1) * g
+        u = max(b2 * u, abs(g))
+        w -= lr / (1 - b1**t) * m / (u + eps)
+    return w
+
+
+BY_HAND = [
+    (lambda: optimizers.Nadam(learning_rate=0.1), lambda w, g: nadam_by_hand(w, g, lr=0.1)),
+    (lambda: optimizers.Nadam(learning_rate=0.05, beta_1=0.8, beta_2=0.9, epsilon=1e-3),
+     lambda w, g: nadam_by_hand(w, g, lr=0.05, b1=0.8, b2=0.9, eps=1e-3)),
+    (lambda: optimizers.Adadelta(learning_rate=1.0), lambda w, g: adadelta_by_hand(w, g, lr=1.0)),
+    (lambda: optimizers.Adadelta(rho=0.5, epsilon=1e-2), lambda w, g: adadelta_by_hand(w, g, rho=0.5, eps=1e-2)),
+    (lambda: optimizers.Adamax(learning_rate=0.1), lambda w, g: adamax_by_hand(w, g, lr=0.1)),
+    (lambda: optimizers.Adamax(beta_1=0.5, beta_2=0.7, epsilon=0.1),
+     lambda w, g: adamax_by_hand(w, g, b1=0.5, b2=0.7, eps=0.1)),
+]
+
+
+@pytest.mark.parametrize("make, by_hand", BY_HAND, ids=lambda f: type(f()).__name__ if f.__code__.co_argcount == 0
+                         else "")
+def test_new_optimizers_follow_the_keras_rule(make, by_hand):
+    opt, p = make(), param(START)
+    for k, g in enumerate(GRADS, start=1):
+        step(opt, p, g)
+        expected = [by_hand(w, [grads[i] for grads in GRADS[:k]]) for i, w in enumerate(START)]
+        np.testing.assert_allclose(p.value, expected, rtol=1e-13, atol=1e-15)
+
+
+def test_new_optimizers_match_keras_numbers():
+    # keras 3.15.1, torch backend, floatx float64: the weights after the 5 steps of GRADS from START
+    keras_last = {
+        "nadam": (optimizers.Nadam(learning_rate=0.1), [0.8026746400489148, -1.9369087620191323, 0.3807802042621204]),
+        "adadelta": (optimizers.Adadelta(learning_rate=1.0),
+                     [0.9965285754735593, -1.9997363742401608, 0.49824004478950895]),
+        "adamax": (optimizers.Adamax(learning_rate=0.1), [0.8006638515215251, -1.8550449459132126, 0.36691649630956086]),
+        "adamax_exponential_decay": (
+            optimizers.Adamax(learning_rate=optimizers.schedules.ExponentialDecay(0.1, 2, 0.5)),
+            [0.8445283822871271, -1.8734395259751058, 0.39542932177493656]),
+    }
+    for opt, expected in keras_last.values():
+        p = param(START)
+        for g in GRADS:
+            step(opt, p, g)
+        np.testing.assert_allclose(p.value, expected, rtol=1e-14)
+
+
+def torch_run(make_torch, steps=GRADS):
+    # torch keeps scalar state (NAdam's mu_product, the step) in the default dtype: float64 for an exact match
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        w = torch.tensor(START, dtype=torch.float64, requires_grad=True)
+        opt = make_torch([w])
+        for g in steps:
+            w.grad = torch.tensor(g, dtype=torch.float64)
+            opt.step()
+    finally:
+        torch.set_default_dtype(default)
+    return w.detach().numpy()
+
+
+def ours_run(opt, steps=GRADS):
+    p = param(START)
+    for g in steps:
+        step(opt, p, g)
+    return p.value
+
+
+def test_nadam_is_torch_nadam_with_momentum_decay_one():
+    # torch's mu_t = beta_1 (1 - 0.5 * 0.96^(t * momentum_decay)); Keras's is momentum_decay = 1. Eps defaults differ.
+    ours = ours_run(optimizers.Nadam(learning_rate=0.1, beta_1=0.8, beta_2=0.95, epsilon=1e-7))
+    theirs = torch_run(lambda w: torch.optim.NAdam(w, lr=0.1, betas=(0.8, 0.95), eps=1e-7, momentum_decay=1.0))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+    with_torch_default = torch_run(lambda w: torch.optim.NAdam(w, lr=0.1, betas=(0.8, 0.95), eps=1e-7))
+    assert np.abs(ours - with_torch_default).max() > 1e-3
+
+
+def test_adadelta_is_torch_adadelta():
+    ours = ours_run(optimizers.Adadelta(learning_rate=0.5, rho=0.8, epsilon=1e-3))
+    theirs = torch_run(lambda w: torch.optim.Adadelta(w, lr=0.5, rho=0.8, eps=1e-3))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-13)
+
+
+def test_adamax_is_torch_adamax_up_to_where_epsilon_goes():
+    # torch: u = max(beta_2 u, |g| + eps) and no eps in the denominator; Keras: u + eps in the denominator.
+    # epsilon = 1e-300 vanishes next to every u here, so both are the same rule with eps = 0.
+    steps = GRADS[:4]  # no zero gradient: with eps = 0 a zero u would divide 0 by 0 in torch
+    ours = ours_run(optimizers.Adamax(learning_rate=0.1, beta_1=0.7, beta_2=0.9, epsilon=1e-300), steps)
+    theirs = torch_run(lambda w: torch.optim.Adamax(w, lr=0.1, betas=(0.7, 0.9), eps=0.0), steps)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-14)
+    # with a real epsilon the two placements differ, slightly: both damp small norms by about eps
+    ours = ours_run(optimizers.Adamax(learning_rate=0.1, epsilon=0.01), steps)
+    theirs = torch_run(lambda w: torch.optim.Adamax(w, lr=0.1, eps=0.01), steps)
+    assert 1e-7 < np.abs(ours - theirs).max() < 1e-4
+
+
+def test_nadam_keeps_its_momentum_product_as_state():
+    opt, p = optimizers.Nadam(), param([1.0])
+    assert opt.get_state().keys() == {"iterations", "learning_rate", "u_product"} and opt.u_product == 1.0
+    step(opt, p, [1.0])
+    step(opt, p, [1.0])
+    mu = [0.9 * (1 - 0.5 * 0.96**t) for t in (1, 2)]
+    assert float(opt.get_state()["u_product"]) == pytest.approx(mu[0] * mu[1], rel=1e-15)
+
+
+def test_adamax_and_adadelta_slots_are_named_as_in_keras():
+    p = param([1.0])
+    for opt, slots in ((optimizers.Adamax(), ["momentum/0", "norm/0"]),
+                       (optimizers.Adadelta(), ["accumulated_grad/0", "accumulated_delta_var/0"])):
+        step(opt, p, [0.5])
+        assert list(opt.get_state()) == ["iterations", "learning_rate"] + slots
+
+
 # -- clipping -----------------------------------------------------------------------
 def test_clipnorm_is_per_parameter():
     a, b = param([3.0, 4.0]), param([0.3, 0.4])
@@ -166,6 +311,9 @@ CURVATURE = np.array([1.0, 3.0, 0.5])
     optimizers.AdamW(learning_rate=0.05, weight_decay=1e-4),
     optimizers.RMSprop(learning_rate=0.01, momentum=0.5),
     optimizers.Adagrad(learning_rate=0.5),
+    optimizers.Nadam(learning_rate=0.05),
+    optimizers.Adadelta(learning_rate=5.0, rho=0.9, epsilon=1e-4),
+    optimizers.Adamax(learning_rate=0.05),
 ], ids=lambda o: o.name + str(o.get_config().get("momentum", "")))
 def test_converges_on_a_quadratic(opt):
     # f(w) = sum(CURVATURE * (w - CENTER)^2) / 2, gradient CURVATURE * (w - CENTER)
@@ -197,6 +345,10 @@ RESUMABLE = [
     optimizers.AdamW(learning_rate=0.01, weight_decay=0.1),
     optimizers.RMSprop(learning_rate=0.01, momentum=0.9, centered=True, clipvalue=0.5),
     optimizers.Adagrad(learning_rate=0.1),
+    optimizers.Nadam(learning_rate=0.01, clipnorm=1.0),
+    optimizers.Adadelta(learning_rate=1.0),
+    optimizers.Adamax(learning_rate=0.01, weight_decay=0.01),
+    optimizers.Nadam(learning_rate=optimizers.schedules.ExponentialDecay(0.01, 3, 0.5), name="nadam_decay"),
 ]
 
 
@@ -214,9 +366,9 @@ def fresh_params():
             Parameter(rng.normal(size=4).astype(np.float32), "bias")]
 
 
-@pytest.mark.parametrize("opt", RESUMABLE, ids=lambda o: type(o).__name__)
+@pytest.mark.parametrize("opt", RESUMABLE, ids=lambda o: o.name)
 def test_resume_from_state_is_bit_identical(opt):
-    config = opt.get_config()
+    config = json.loads(json.dumps(opt.get_config()))
     straight = fresh_params()
     train(type(opt).from_config(config), straight, 10)
 
@@ -321,6 +473,18 @@ def test_apply_rejects_other_parameters():
     (lambda: optimizers.Adam(clipnorm=0), ValueError, r'Adam: argument "clipnorm" must be in \(0, inf\), received 0'),
     (lambda: optimizers.Adam(global_clipnorm=-1.0), ValueError, r'Adam: argument "global_clipnorm" must be in \(0, inf\)'),
     (lambda: optimizers.Adam(learning_rate=float("nan")), ValueError, r'Adam: argument "learning_rate" must be in'),
+    (lambda: optimizers.Adam(learning_rate=None), TypeError,
+     r'Adam: argument "learning_rate" must be a number or a LearningRateSchedule, received None'),
+    (lambda: optimizers.Nadam(beta_1=1.0), ValueError, r'Nadam: argument "beta_1" must be in \[0, 1\), received 1.0'),
+    (lambda: optimizers.Nadam(beta_2=-1), ValueError, r'Nadam: argument "beta_2" must be in \[0, 1\), received -1'),
+    (lambda: optimizers.Nadam(epsilon=0), ValueError, r'Nadam: argument "epsilon" must be in \(0, inf\), received 0'),
+    (lambda: optimizers.Adamax(beta_1=2), ValueError, r'Adamax: argument "beta_1" must be in \[0, 1\), received 2'),
+    (lambda: optimizers.Adamax(beta_2=1.0), ValueError, r'Adamax: argument "beta_2" must be in \[0, 1\), received 1.0'),
+    (lambda: optimizers.Adamax(epsilon="x"), TypeError, r'Adamax: argument "epsilon" must be a number'),
+    (lambda: optimizers.Adadelta(rho=1.0), ValueError, r'Adadelta: argument "rho" must be in \[0, 1\), received 1.0'),
+    (lambda: optimizers.Adadelta(epsilon=-1e-7), ValueError, r'Adadelta: argument "epsilon" must be in \(0, inf\)'),
+    (lambda: optimizers.Adadelta(clipvalue=1.0, clipnorm=1.0), ValueError,
+     r"Adadelta: at most one of clipnorm, clipvalue and global_clipnorm can be set"),
 ])
 def test_hyperparameter_validation(make, error, message):
     with pytest.raises(error, match=message):
@@ -338,6 +502,8 @@ def test_learning_rate_setter_validates():
     ("adam", optimizers.Adam), ("Adam", optimizers.Adam), ("sgd", optimizers.SGD), ("SGD", optimizers.SGD),
     ("rmsprop", optimizers.RMSprop), ("RMSprop", optimizers.RMSprop), ("adagrad", optimizers.Adagrad),
     ("adamw", optimizers.AdamW), ("AdamW", optimizers.AdamW),
+    ("nadam", optimizers.Nadam), ("Nadam", optimizers.Nadam), ("adadelta", optimizers.Adadelta),
+    ("Adadelta", optimizers.Adadelta), ("adamax", optimizers.Adamax), ("Adamax", optimizers.Adamax),
 ])
 def test_get_by_name(name, cls):
     assert type(optimizers.get(name)) is cls
@@ -356,9 +522,30 @@ def test_keras_defaults():
     assert (ada.name, ada.learning_rate, ada.initial_accumulator_value) == ("adagrad", 0.001, 0.1)
 
 
+# keras 3.15.1's get_config() of Nadam(), Adadelta(), Adamax() without the EMA / loss-scale / accumulation keys
+# (learning_rate read back from Keras's float32 variable there)
+KERAS_CONFIGS = {
+    optimizers.Nadam: {"name": "nadam", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07},
+    optimizers.Adadelta: {"name": "adadelta", "learning_rate": 0.001, "rho": 0.95, "epsilon": 1e-07},
+    optimizers.Adamax: {"name": "adamax", "learning_rate": 0.001, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-07},
+}
+
+
+@pytest.mark.parametrize("cls", list(KERAS_CONFIGS), ids=lambda c: c.__name__)
+def test_new_optimizers_keras_defaults_and_config(cls):
+    common = {"weight_decay": None, "clipnorm": None, "global_clipnorm": None, "clipvalue": None}
+    assert cls().get_config() == {**KERAS_CONFIGS[cls], **common}
+    keras_config = {**KERAS_CONFIGS[cls], **common, "use_ema": False, "ema_momentum": 0.99,
+                    "ema_overwrite_frequency": None, "loss_scale_factor": None, "gradient_accumulation_steps": None}
+    again = optimizers.get({"module": "keras.optimizers", "class_name": cls.__name__, "config": keras_config,
+                            "registered_name": None})
+    assert type(again) is cls and again.get_config() == cls().get_config()
+
+
 def test_get_unknown_lists_known_names():
-    with pytest.raises(ValueError, match=r"Unknown optimizer 'nadam'; known: \['adagrad', 'adam', 'adamw', 'rmsprop', 'sgd'\]"):
-        optimizers.get("nadam")
+    with pytest.raises(ValueError, match=r"Unknown optimizer 'lion'; known: \['adadelta', 'adagrad', 'adam', "
+                                         r"'adamax', 'adamw', 'nadam', 'rmsprop', 'sgd'\]"):
+        optimizers.get("lion")
     with pytest.raises(TypeError, match=r"optimizers.get: expected an optimizer name"):
         optimizers.get(0.1)
 

@@ -10,18 +10,26 @@ Each step, in Keras's order:
 3. the optimizer's own rule (in each class's docstring), with ``t = iterations + 1``;
 4. ``iterations += 1``.
 
+``learning_rate`` may be a float or a schedule from ``optimizers.schedules``
+(Keras's ``keras.optimizers.schedules``): the step then uses
+``schedule(iterations)``, read before the update. ``optimizer.learning_rate``
+reads the current value; assigning a schedule replaces it, assigning a float to
+an optimizer built with a schedule is refused, as in Keras.
+
 Per-parameter state ("slots": momentum, velocity, ...) is created on the first
 ``apply``, one array per parameter in list order, of the parameter's shape and
 dtype. ``get_state`` / ``set_state`` save and restore it exactly, keyed as
 ``"<slot>/<parameter index>"`` plus ``"iterations"`` and ``"learning_rate"``
-(the learning rate is state too, as in Keras: callbacks may change it).
+(the learning rate is state too, as in Keras: callbacks may change it; with a
+schedule it is config instead and not in the state), and optimizer-wide scalars
+such as Nadam's ``"u_product"``.
 """
 
 from __future__ import annotations
 
 import math
 
-from . import backend
+from . import backend, schedules
 
 # Keras config entries convscope has no counterpart for, readable only at these values.
 _KERAS_DEFAULTS = {"use_ema": False, "ema_overwrite_frequency": None,
@@ -57,6 +65,7 @@ class Optimizer:
     """
 
     default_name = "optimizer"
+    scalar_state: tuple[str, ...] = ()  # optimizer-wide float attributes saved by get_state
 
     def __init__(self, learning_rate: float, weight_decay: float | None = None, clipnorm: float | None = None,
                  clipvalue: float | None = None, global_clipnorm: float | None = None, name: str | None = None):
@@ -64,6 +73,7 @@ class Optimizer:
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f'{owner}: argument "name" must be a non-empty string, received {name!r}')
         self.name = name or self.default_name
+        self._learning_rate = None
         self.learning_rate = learning_rate
         self.weight_decay = None if weight_decay is None else _check_number(owner, "weight_decay", weight_decay, 0)
         clips = {"clipnorm": clipnorm, "clipvalue": clipvalue, "global_clipnorm": global_clipnorm}
@@ -81,11 +91,33 @@ class Optimizer:
 
     @property
     def learning_rate(self) -> float:
+        """The rate the next step uses: the float, or the schedule at the current ``iterations``."""
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            return float(self._learning_rate(self.iterations))
         return self._learning_rate
 
     @learning_rate.setter
     def learning_rate(self, value) -> None:
-        self._learning_rate = _check_number(type(self).__name__, "learning_rate", value, 0, low_open=True)
+        owner = type(self).__name__
+        if isinstance(value, schedules.LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, schedules.LearningRateSchedule):
+            raise TypeError(
+                f"{owner}: this optimizer was created with a LearningRateSchedule as its learning_rate, hence its "
+                f"learning rate is not settable to {value!r}; create the optimizer with a float learning_rate "
+                "to set it, or assign another schedule"
+            )
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f'{owner}: argument "learning_rate" must be a number or a LearningRateSchedule, '
+                            f"received {value!r}")
+        self._learning_rate = _check_number(owner, "learning_rate", value, 0, low_open=True)
+
+    @property
+    def schedule(self) -> "schedules.LearningRateSchedule | None":
+        """The learning-rate schedule, or None for a constant (settable) rate."""
+        lr = self._learning_rate
+        return lr if isinstance(lr, schedules.LearningRateSchedule) else None
 
     # -- the step -----------------------------------------------------------
     def slot_names(self) -> tuple[str, ...]:
@@ -98,6 +130,9 @@ class Optimizer:
     def _update(self, value, grad, slots: dict, lr: float) -> None:
         raise NotImplementedError
 
+    def _begin_step(self) -> None:
+        """Update optimizer-wide values once per step, before the parameters (Nadam's momentum product)."""
+
     def apply(self, params) -> None:
         """One step on ``params`` (trainable ``Parameter``s, the same list every call)."""
         params = list(params)
@@ -108,6 +143,7 @@ class Optimizer:
         xp = backend.xp
         grads = self._clip([xp.asarray(p.grad, dtype=p.value.dtype) for p in params])
         lr = self.learning_rate
+        self._begin_step()
         for p, g, slots in zip(params, grads, self._slots):
             if self.weight_decay:
                 p.value -= p.value * (self.weight_decay * lr)
@@ -145,11 +181,16 @@ class Optimizer:
         return grads
 
     # -- checkpoint state ----------------------------------------------------
+    def _scalar_keys(self) -> tuple[str, ...]:
+        return (() if self.schedule is not None else ("learning_rate",)) + self.scalar_state
+
     def get_state(self) -> dict:
-        """Copies of ``{"iterations", "learning_rate", "<slot>/<index>": ...}`` as arrays."""
+        """Copies of ``{"iterations", "learning_rate", <scalar_state>..., "<slot>/<index>": ...}`` as arrays
+        (no ``"learning_rate"`` when it follows a schedule)."""
         xp = backend.xp
-        state = {"iterations": xp.asarray(self.iterations, dtype=xp.int64),
-                 "learning_rate": xp.asarray(self.learning_rate, dtype=xp.float64)}
+        state = {"iterations": xp.asarray(self.iterations, dtype=xp.int64)}
+        for key in self._scalar_keys():
+            state[key] = xp.asarray(getattr(self, key), dtype=xp.float64)
         for i, slots in enumerate(self._slots or []):
             for slot, array in slots.items():
                 state[f"{slot}/{i}"] = array.copy()
@@ -163,7 +204,7 @@ class Optimizer:
         """
         owner = f"{type(self).__name__}.set_state"
         params = list(params)
-        base = {"iterations", "learning_rate"}
+        base = {"iterations", *self._scalar_keys()}
         expected = base | {f"{s}/{i}" for s in self.slot_names() for i in range(len(params))}
         keys = set(state)
         fresh = keys == base and "iterations" in state and int(state["iterations"]) == 0
@@ -189,13 +230,23 @@ class Optimizer:
                             f"received {array.shape}"
                         )
                     slots[i][s] = backend.cast(array, p.value.dtype).copy()
-        self.learning_rate = float(xp.asarray(state["learning_rate"]))
+        values = {}
+        for key in self._scalar_keys():
+            value = xp.asarray(state[key])
+            if value.shape != () or not xp.issubdtype(value.dtype, xp.number):
+                raise ValueError(f'{owner}: "{key}" must be a number, received {state[key]!r}')
+            values[key] = float(value)
+        for key, value in values.items():
+            setattr(self, key, value)
         self.iterations = int(iterations)
         self._slots = slots
 
     # -- config ----------------------------------------------------------------
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+        """Keras's config keys; a schedule appears as Keras serializes it (see ``schedules.serialize``)."""
+        lr = self._learning_rate
+        lr = schedules.serialize(lr) if isinstance(lr, schedules.LearningRateSchedule) else lr
+        return {"name": self.name, "learning_rate": lr, "weight_decay": self.weight_decay,
                 "clipnorm": self.clipnorm, "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue}
 
     @classmethod
@@ -207,11 +258,13 @@ class Optimizer:
         for key, default in _KERAS_DEFAULTS.items():
             if key in config and config.pop(key) != default:
                 raise ValueError(f'{cls.__name__}: Keras option "{key}" is only supported at its default {default!r}')
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
         return cls(**config)
 
     def __repr__(self) -> str:
-        return (f"<{type(self).__name__} name={self.name!r} learning_rate={self.learning_rate} "
-                f"iterations={self.iterations}>")
+        lr = self.schedule if self.schedule is not None else self.learning_rate
+        return f"<{type(self).__name__} name={self.name!r} learning_rate={lr} iterations={self.iterations}>"
 
 
 class SGD(Optimizer):
@@ -375,8 +428,126 @@ class Adagrad(Optimizer):
                 "epsilon": self.epsilon}
 
 
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012) with Keras's learning rate (1.0 gives the paper's form):
+
+    ``acc_g = rho acc_g + (1 - rho) g^2``,
+    ``delta = -sqrt(acc_d + epsilon) g / sqrt(acc_g + epsilon)``,
+    ``acc_d = rho acc_d + (1 - rho) delta^2``, ``var += lr delta``.
+    PyTorch's ``Adadelta`` is the same rule (defaults lr 1.0, rho 0.9, eps 1e-6).
+    """
+
+    default_name = "adadelta"
+
+    def __init__(self, learning_rate: float = 0.001, rho: float = 0.95, epsilon: float = 1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        owner = type(self).__name__
+        self.rho = _check_number(owner, "rho", rho, 0, 1, high_open=True)
+        self.epsilon = _check_number(owner, "epsilon", epsilon, 0, low_open=True)
+
+    def slot_names(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _update(self, value, grad, slots, lr):
+        xp = backend.xp
+        acc_g, acc_d = slots["accumulated_grad"], slots["accumulated_delta_var"]
+        acc_g *= self.rho
+        acc_g += (1 - self.rho) * grad * grad
+        delta = -(xp.sqrt(acc_d + self.epsilon) * grad) / xp.sqrt(acc_g + self.epsilon)
+        acc_d *= self.rho
+        acc_d += (1 - self.rho) * delta * delta
+        value += lr * delta
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba, section 7.1), Adam with the infinity norm, ``t = iterations + 1``:
+
+    ``m += (g - m)(1 - beta_1)``, ``u = max(beta_2 u, |g|)``,
+    ``var -= lr m / ((1 - beta_1^t)(u + epsilon))``.
+    PyTorch's ``Adamax`` puts epsilon inside the maximum instead (``max(beta_2 u, |g| + eps)``, no ``+ eps``
+    in the denominator); the two agree for epsilon -> 0.
+    """
+
+    default_name = "adamax"
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        owner = type(self).__name__
+        self.beta_1 = _check_number(owner, "beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = _check_number(owner, "beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = _check_number(owner, "epsilon", epsilon, 0, low_open=True)
+
+    def slot_names(self):
+        return ("momentum", "norm")
+
+    def _update(self, value, grad, slots, lr):
+        xp = backend.xp
+        t = self.iterations + 1
+        m, u = slots["momentum"], slots["norm"]
+        m += (grad - m) * (1 - self.beta_1)
+        xp.maximum(self.beta_2 * u, xp.abs(grad), out=u)
+        value -= lr * m / ((1 - self.beta_1**t) * (u + self.epsilon))
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class Nadam(Optimizer):
+    """Nadam (Dozat, 2015): Adam with Nesterov momentum and Keras's momentum schedule.
+
+    With ``t = iterations + 1`` and ``mu_t = beta_1 (1 - 0.5 * 0.96^t)``, the
+    optimizer-wide product ``u_product = mu_1 ... mu_t`` (state, 1.0 before the
+    first step) is updated once per step, then for each parameter
+    ``m += (g - m)(1 - beta_1)``, ``v += (g^2 - v)(1 - beta_2)``,
+    ``m_hat = mu_{t+1} m / (1 - u_product mu_{t+1}) + (1 - mu_t) g / (1 - u_product)``,
+    ``v_hat = v / (1 - beta_2^t)``, ``var -= lr m_hat / (sqrt(v_hat) + epsilon)``.
+    PyTorch's ``NAdam`` is the same rule with ``momentum_decay=1.0`` (its default
+    0.004 uses ``0.96^(0.004 t)``) and eps 1e-8 by default.
+    """
+
+    default_name = "nadam"
+    scalar_state = ("u_product",)
+
+    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-7, **kwargs):
+        super().__init__(learning_rate, **kwargs)
+        owner = type(self).__name__
+        self.beta_1 = _check_number(owner, "beta_1", beta_1, 0, 1, high_open=True)
+        self.beta_2 = _check_number(owner, "beta_2", beta_2, 0, 1, high_open=True)
+        self.epsilon = _check_number(owner, "epsilon", epsilon, 0, low_open=True)
+        self.u_product = 1.0
+
+    def slot_names(self):
+        return ("momentum", "velocity")
+
+    def _mu(self, t: int) -> float:
+        return self.beta_1 * (1.0 - 0.5 * 0.96**t)
+
+    def _begin_step(self):
+        self.u_product *= self._mu(self.iterations + 1)
+
+    def _update(self, value, grad, slots, lr):
+        xp = backend.xp
+        t = self.iterations + 1
+        mu_t, mu_next = self._mu(t), self._mu(t + 1)
+        u_product_next = self.u_product * mu_next
+        m, v = slots["momentum"], slots["velocity"]
+        m += (grad - m) * (1 - self.beta_1)
+        v += (grad * grad - v) * (1 - self.beta_2)
+        m_hat = (mu_next / (1 - u_product_next)) * m + ((1 - mu_t) / (1 - self.u_product)) * grad
+        v_hat = v / (1 - self.beta_2**t)
+        value -= lr * m_hat / (xp.sqrt(v_hat) + self.epsilon)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
 # -- lookup -------------------------------------------------------------------
-_CLASSES = {cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad)}
+_CLASSES = {cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam)}
 
 
 def get(identifier) -> Optimizer:

@@ -59,33 +59,44 @@ class GraphFunction:
 
 
 def _map_graph(inputs, outputs, owner):
-    """(nodes in execution order, layers in Keras's order): Keras's depth-first map of the graph."""
+    """(nodes in execution order, layers in Keras's order): Keras's depth-first map of the graph.
+
+    As Keras's ``map_graph``: a depth-first walk from each output back to the inputs lists the nodes
+    (inputs first) and numbers the layers in the order first reached; a node's depth is the longest path
+    from it to an output, raised to the deepest depth its layer has had so far (a shared layer); layers are
+    listed deepest first, ties in the order first reached. Model inputs are leaves of the walk.
+    """
     input_ids = {id(t) for t in inputs}
     ordered, first_seen, state = [], {}, {}
 
-    def visit(node, path):
+    def visit(tensor):
+        node = tensor.node
         mark = state.get(id(node))
         if mark == "done":
             return
         if mark == "open":
             raise ValueError(f"{owner}: the graph has a cycle through layer \"{node.layer.name}\"")
-        state[id(node)] = "open"
-        first_seen.setdefault(node.layer, len(first_seen))
-        for t in node.inputs:
-            if id(t) not in input_ids:
-                visit(t.node, path)
-        if node.is_input and id(node.outputs[0]) not in input_ids:
+        if id(tensor) in input_ids:
+            if node.is_input:
+                first_seen.setdefault(node.layer, len(first_seen))
+                state[id(node)] = "done"
+                ordered.append(node)
+            return
+        if node.is_input:
             raise ValueError(
                 f'{owner}: Graph disconnected: an output depends on the Input "{node.layer.name}" '
-                f"{node.outputs[0].shape}, which is not among the model's inputs "
+                f"{tensor.shape}, which is not among the model's inputs "
                 f"({', '.join(t.node.layer.name for t in inputs)})"
             )
+        first_seen.setdefault(node.layer, len(first_seen))
+        state[id(node)] = "open"
+        for t in node.inputs:
+            visit(t)
         state[id(node)] = "done"
         ordered.append(node)
 
     for t in outputs:
-        if id(t) not in input_ids:
-            visit(t.node, [])
+        visit(t)
     used = {id(t) for n in ordered for t in n.inputs} | {id(t) for t in outputs}
     for t in inputs:
         if id(t) not in used:
@@ -93,27 +104,20 @@ def _map_graph(inputs, outputs, owner):
                 f'{owner}: input "{t.node.layer.name}" {t.shape} is disconnected: no output depends on it. '
                 "Remove it from the inputs or connect it"
             )
-    # Depth: the longest path from a node to an output. Layers are listed deepest first, ties by first visit.
-    depth = defaultdict(int)
     in_graph = {id(n) for n in ordered}
+    node_depth, layer_depth = {}, {}
     for node in reversed(ordered):
-        d = depth[id(node)]
+        depth = max(node_depth.setdefault(id(node), 0), layer_depth.get(node.layer, 0))
+        layer_depth[node.layer] = node_depth[id(node)] = depth
         for t in node.inputs:
-            if id(t) not in input_ids and id(t.node) in in_graph:
-                depth[id(t.node)] = max(depth[id(t.node)], d + 1)
-    layer_depth = {}
-    for node in ordered:
-        layer_depth[node.layer] = max(layer_depth.get(node.layer, 0), depth[id(node)])
-    max_depth = max(layer_depth.values(), default=0)
-    for t in inputs:  # the inputs' own layers come first, as in Keras
-        layer_depth[t.node.layer] = max_depth + 1
-        first_seen.setdefault(t.node.layer, -1)
+            if id(t.node) in in_graph:
+                node_depth[id(t.node)] = max(depth + 1, node_depth.get(id(t.node), 0))
     layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
     names = [layer.name for layer in layers]
     for name in names:
         if names.count(name) > 1:
             raise ValueError(f'{owner}: layer names must be unique, "{name}" is used {names.count(name)} times')
-    return [n for n in ordered if not (n.is_input and id(n.outputs[0]) in input_ids)], layers
+    return [n for n in ordered if not n.is_input], layers
 
 
 class Step:
@@ -182,6 +186,11 @@ class Plan:
         for step in self.steps:
             step.need_dx = not all(s in data for s in step.inputs)
         self.consumers = {s: sum(s in step.inputs for step in self.steps) for s in range(self.slot_count)}
+        self.producing = defaultdict(list)  # id(step) -> the outputs it computes
+        for k in range(len(self.output_slots)):
+            step = self.producer(k)
+            if step is not None:
+                self.producing[id(step)].append(k)
 
     def producer(self, output_index: int) -> Step | None:
         """The step that computes output ``output_index`` (None when that output is an input)."""
@@ -189,9 +198,11 @@ class Plan:
         return next((s for s in self.steps if target in s.outputs), None)
 
 
-def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None):
+def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, preactivations=None):
     """Run the plan on input ``arrays``; returns ``(outputs, tape)``, the tape holding each step's state
-    (None unless ``keep_state``) for ``backward``. ``record(step, inputs, outputs)`` sees every step."""
+    (None unless ``keep_state``) for ``backward``. ``record(step, inputs, outputs)`` sees every step. A dict
+    ``preactivations`` receives, for each output, its producing call's pre-activation (or None), taken right
+    after that call: a layer called again later overwrites its own attribute."""
     values = [None] * plan.slot_count
     for s, a in zip(plan.input_slots, arrays):
         values[s] = a
@@ -205,6 +216,9 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None):
             values[s] = v
         if keep_state:
             tape.append(step.op.forward_state())
+        if preactivations is not None:
+            for k in plan.producing.get(id(step), ()):
+                preactivations[k] = getattr(step.op, "preactivation", None)
         if record is not None:
             record(step, args, outs)
         for s in step.release:

@@ -167,9 +167,17 @@ class Model(Layer):
 
     @property
     def output_names(self) -> list:
+        """The outputs' names: the dict keys they were given as, else their layers' names, made unique
+        (``name``, ``name_1``, ...) where one layer gives several outputs, so each has its own loss and logs."""
         if self._output_structure[0] == "dict":
             return list(self._output_structure[1])
-        return [t.node.layer.name for t in self.outputs]
+        names, seen = [], {}
+        for t in self.outputs:
+            base = t.node.layer.name
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            names.append(base if count == 0 else f"{base}_{count}")
+        return names
 
     @property
     def layers(self) -> list:
@@ -340,19 +348,20 @@ class Model(Layer):
         if getattr(step.op, "activation", None) is None or step.op.activation.name != wanted:
             return None
         slot = plan.output_slots[k]
-        if plan.consumers[slot] or plan.output_slots.count(slot) > 1 or sum(s.op is step.op for s in plan.steps) > 1:
-            return None
+        if plan.consumers[slot] or plan.output_slots.count(slot) > 1:
+            return None  # other readers need dL/dy itself, which the fused gradient skips
         return loss.with_logits()
 
-    def _losses(self, plan, targets, outputs, with_gradient: bool):
-        """(total loss, {output: loss}, gradients per output, outputs whose gradient is dL/dz)."""
+    def _losses(self, plan, targets, outputs, preactivations, with_gradient: bool):
+        """(total loss, {output: loss}, gradients per output, outputs whose gradient is dL/dz); ``preactivations``
+        as ``graph.forward`` fills it."""
         total, parts, grads, from_z = 0.0, {}, [], set()
         for k, (spec, target, out) in enumerate(zip(self._specs, targets, outputs)):
             if spec.loss is None:
                 grads.append(None)
                 continue
             fused = self._fused_loss(plan, k, spec.loss)
-            source = plan.producer(k).op.preactivation if fused else out
+            source = preactivations[k] if fused else out
             loss = fused or spec.loss
             if with_gradient:
                 value, grad = loss.value_and_gradient(target, source)
@@ -370,8 +379,9 @@ class Model(Layer):
         xs = [backend.cast(a) for a in (x if isinstance(x, list) else [x])]
         ys = y if isinstance(y, list) else [y]
         plan = self._graph_for(True, [(None, *a.shape[1:]) for a in xs]).plan(fuse=True)
-        outs, tape = graph_module.forward(plan, xs, training=True, keep_state=True)
-        total, parts, grads, from_z = self._losses(plan, ys, outs, with_gradient=True)
+        preactivations = {}
+        outs, tape = graph_module.forward(plan, xs, training=True, keep_state=True, preactivations=preactivations)
+        total, parts, grads, from_z = self._losses(plan, ys, outs, preactivations, with_gradient=True)
         self.zero_grad()
         graph_module.backward(plan, tape, grads, from_z)  # nothing uses dL/dx of the data
         self.optimizer.apply(self.trainable_parameters)
@@ -451,15 +461,16 @@ class Model(Layer):
         batch_size = min(batch_size, INFERENCE_SLICE)
         for i in range(0, len(xs[0]), batch_size):
             batch = [backend.cast(a[i : i + batch_size]) for a in xs]
-            outs, _ = graph_module.forward(plan, batch, training=False, keep_state=False)
-            yield plan, i, batch_size, outs
+            preactivations = {}
+            outs, _ = graph_module.forward(plan, batch, training=False, keep_state=False, preactivations=preactivations)
+            yield plan, i, batch_size, outs, preactivations
 
     def predict(self, x, batch_size=32, verbose="auto"):
         """Outputs for ``x``, computed in slices of ``min(batch_size, INFERENCE_SLICE)`` samples; one array per
         output, in the structure the model's outputs were given (an array, a list or a dict)."""
         _check_count(batch_size, "batch_size", 1)
         xs = self._inputs(x)
-        chunks = [outs for _, _, _, outs in self._infer(xs, batch_size)]
+        chunks = [outs for _, _, _, outs, _ in self._infer(xs, batch_size)]
         xp = backend.xp
         outputs = [xp.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
         return data.pack(outputs, self._output_structure)
@@ -467,7 +478,10 @@ class Model(Layer):
     def __call__(self, inputs, training=None):
         if not any(isinstance(t, KerasTensor) for t in flatten_tensors(inputs)):
             xs = [backend.cast(a) for a in self._inputs(inputs)]
-            return self.forward(xs if len(xs) > 1 else xs[0], bool(training))
+            # Called on arrays: the output(s) only, nothing kept for a backward pass.
+            plan = self._graph_for(bool(training), [(None, *a.shape[1:]) for a in xs]).plan(fuse=True)
+            outs, _ = graph_module.forward(plan, xs, bool(training), keep_state=False)
+            return data.pack(outs, self._output_structure)
         return super().__call__(inputs, training)
 
     def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False):
@@ -484,9 +498,9 @@ class Model(Layer):
 
     def _evaluate_arrays(self, xs, ys, batch_size) -> dict:
         tally = compiled.Tally(self._specs)
-        for plan, i, size, outs in self._infer(xs, batch_size):
+        for plan, i, size, outs, preactivations in self._infer(xs, batch_size):
             yb = [None if t is None else t[i : i + size] for t in ys]
-            value, parts, _, _ = self._losses(plan, yb, outs, with_gradient=False)
+            value, parts, _, _ = self._losses(plan, yb, outs, preactivations, with_gradient=False)
             tally.add(value, parts, yb, outs, len(outs[0]))
         return tally.logs()
 
@@ -511,6 +525,7 @@ class Model(Layer):
                 "a model file cannot hold. Save its weights (get_weights) and rebuild it in code, or build it with "
                 "the functional API"
             )
+        refuse_layers_shared_across_models(self)
         graph = self._graph
         call_index = {id(t.node): 0 for t in graph.inputs}
         for layer in graph.layers:
@@ -558,6 +573,26 @@ class Model(Layer):
     def export_onnx(self, path) -> None:
         """Write the model as an ONNX graph (NHWC input, float32), checked by ``onnx.checker``; see ``convscope.interop``."""
         formats.exporter("onnx")(self, path)
+
+
+def refuse_layers_shared_across_models(model) -> None:
+    """A model file stores each nested model's layers inside that model's config, so a layer shared between a
+    nested model and its outer model (or two nested models) would come back as two layers: refuse, naming it."""
+    owners = {}
+
+    def walk(m):
+        for layer in m.layers:
+            owner = owners.setdefault(id(layer), m)
+            if owner is not m:
+                raise ValueError(
+                    f'{model}: layer "{layer.name}" is used both in model "{owner.name}" and in model "{m.name}"; a '
+                    "model file keeps each nested model's layers apart, so loading would un-share it. Save the "
+                    "weights (get_weights) and rebuild the model in code, or share it within one model only"
+                )
+            if isinstance(layer, Model):
+                walk(layer)
+
+    walk(model)
 
 
 def _structure_config(structure):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..layers import InputLayer, Layer, deserialize, serialize
 from ..layers.node import KerasTensor
-from .model import Model
+from .model import Model, refuse_layers_shared_across_models
 
 
 class Sequential(Model):
@@ -65,8 +65,13 @@ class Sequential(Model):
         shape = tuple(input_shape)[1:]
         if self._input_layer is not None and self._input_layer.shape == shape:
             return
-        self._input_layer = InputLayer(shape=shape)
-        self._rebuild()
+        previous, self._input_layer = self._input_layer, InputLayer(shape=shape)
+        try:
+            self._rebuild()
+        except Exception:
+            self._input_layer = previous  # a shape the layers refuse leaves the model as it was
+            self._rebuild()
+            raise
 
     def _rebuild(self) -> None:
         """The chain as a graph from the input layer; the previous graph's calls are removed from its layers."""
@@ -98,15 +103,20 @@ class Sequential(Model):
         return self._graph
 
     def get_config(self) -> dict:
+        refuse_layers_shared_across_models(self)
         return {
             "name": self.name,
+            "trainable": self.trainable,
             "input_shape": None if self._input_layer is None else list(self._input_layer.shape),
             "layers": [serialize(layer) for layer in self._chain],
         }
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
-        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"))
+        trainable = config.get("trainable", True)
+        if not isinstance(trainable, bool):
+            raise TypeError(f'the Sequential config\'s "trainable" must be a bool, received {trainable!r}')
+        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"), trainable=trainable)
         if config.get("input_shape") is not None:
             model.build((None, *config["input_shape"]))
         return model

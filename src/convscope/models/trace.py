@@ -79,7 +79,9 @@ def trace_model(model, x, y=None) -> Trace:
         records.append(record)
         by_step[id(step)] = record
 
-    outputs, tape = graph_module.forward(plan, xs, training=False, keep_state=y is not None, record=on_forward)
+    preactivations = {}
+    outputs, tape = graph_module.forward(plan, xs, training=False, keep_state=y is not None, record=on_forward,
+                                         preactivations=preactivations)
     if y is None:
         return records
     specs = _specs_for(model, y)
@@ -88,9 +90,12 @@ def trace_model(model, x, y=None) -> Trace:
     model.zero_grad()
     grads, from_z = [], set()
     for k, (spec, target, out) in enumerate(zip(specs, targets, outputs)):
+        if spec.loss is None:
+            grads.append(None)
+            continue
         fused = model._fused_loss(plan, k, spec.loss)
         if fused is not None:
-            _, grad = fused.value_and_gradient(target, plan.producer(k).op.preactivation)
+            _, grad = fused.value_and_gradient(target, preactivations[k])
             by_step[id(plan.producer(k))].grad_output = spec.loss.gradient(target, out)
             from_z.add(k)
         else:

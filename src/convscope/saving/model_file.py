@@ -132,6 +132,13 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
         raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
     finally:
         backend.set_rng_state(rng_state)
+    built = [(p.name, tuple(p.value.shape)) for p in model.parameters]
+    if built != declared:
+        # Weights are read in the config's layer order; the model holds them in its graph's order.
+        raise ModelFileError(
+            f"{path!r}: the file lists its weights in another order than the model's layers hold them "
+            f"(first difference: file {next(d for d, b in zip(declared, built) if d != b)}); refusing a reordered file"
+        )
     model.set_weights(weights)
     if compile and config.get("compile"):
         try:
