@@ -17,7 +17,8 @@ RANKS = {
     # the foundations: the array namespace, error classes, the format registry, the version
     "backend": 0, "errors": 0, "formats": 0, "__version__": 0,
     # pure math and the objects layers are made of
-    "ops": 1, "config": 1, "activations": 1, "initializers": 1, "losses": 1, "optimizers": 1, "utils": 1,
+    "ops": 1, "config": 1, "activations": 1, "initializers": 1, "losses": 1, "schedules": 1, "utils": 1,
+    "optimizers": 2,
     "metrics": 2, "layers": 2,
     # the engine
     "fusion": 3, "callbacks": 3,

@@ -291,3 +291,18 @@ def test_a_sequential_refusing_a_new_input_shape_keeps_the_one_it_had():
         model.build((None, 6))
     assert model.input_shape == (None, 5)
     assert model.predict(np.ones((2, 5), "float32"), verbose=0).shape == (2, 3)
+
+
+def test_a_deep_copy_trains_and_traces_like_the_original():
+    """The explorer works on deep copies: nothing in a compiled plan may depend on object identities."""
+    import copy
+
+    model = residual_model()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = data(8)
+    model.predict(x, verbose=0)  # plans exist before the copy
+    twin = copy.deepcopy(model)
+    a, b = model.trace(x, y), twin.trace(x, y)
+    for ra, rb in zip(a, b):
+        np.testing.assert_array_equal(ra.grad_preactivation, rb.grad_preactivation)
+    assert model.evaluate(x, y, verbose=0) == twin.evaluate(x, y, verbose=0)

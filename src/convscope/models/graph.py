@@ -123,13 +123,14 @@ def _map_graph(inputs, outputs, owner):
 class Step:
     """One unit of the plan: ``op`` (a layer, a nested model, or a fused pair) reading and writing tensor slots."""
 
-    __slots__ = ("op", "nodes", "inputs", "outputs", "as_list", "release", "need_dx", "training")
+    __slots__ = ("op", "nodes", "inputs", "outputs", "as_list", "release", "need_dx", "training", "produces")
 
     def __init__(self, op, nodes, inputs, outputs, as_list):
         self.op, self.nodes, self.inputs, self.outputs, self.as_list = op, nodes, inputs, outputs, as_list
         self.training = nodes[0].training
         self.release: list = []
         self.need_dx = True
+        self.produces: list = []  # the model outputs this step computes
 
     @property
     def node(self):
@@ -186,11 +187,10 @@ class Plan:
         for step in self.steps:
             step.need_dx = not all(s in data for s in step.inputs)
         self.consumers = {s: sum(s in step.inputs for step in self.steps) for s in range(self.slot_count)}
-        self.producing = defaultdict(list)  # id(step) -> the outputs it computes
         for k in range(len(self.output_slots)):
             step = self.producer(k)
             if step is not None:
-                self.producing[id(step)].append(k)
+                step.produces.append(k)
 
     def producer(self, output_index: int) -> Step | None:
         """The step that computes output ``output_index`` (None when that output is an input)."""
@@ -217,7 +217,7 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, p
         if keep_state:
             tape.append(step.op.forward_state())
         if preactivations is not None:
-            for k in plan.producing.get(id(step), ()):
+            for k in step.produces:
                 preactivations[k] = getattr(step.op, "preactivation", None)
         if record is not None:
             record(step, args, outs)
