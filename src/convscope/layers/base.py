@@ -72,6 +72,22 @@ def check_image_input(layer, input_shape) -> None:
         )
 
 
+def _declared_input_shape(owner: str, input_shape, input_dim):
+    """TensorFlow tutorials' first-layer style, which Keras 3 still accepts: ``Dense(64, input_shape=(784,))``
+    or ``input_dim=784`` declares the input a ``Sequential`` starts with (as an ``Input`` first would)."""
+    if input_shape is not None and input_dim is not None:
+        raise ValueError(f'{owner}: give "input_shape" or "input_dim", not both')
+    if input_dim is not None:
+        input_shape = (input_dim,)
+    if input_shape is None:
+        return None
+    if not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
+            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape):
+        raise ValueError(f'{owner}: argument "input_shape" / "input_dim" must be positive int sizes (no batch axis), '
+                         f"received {input_shape!r}")
+    return tuple(input_shape)
+
+
 class Parameter:
     """A learnable (or tracked) array: ``value`` and its gradient ``grad`` of the same shape.
 
@@ -96,11 +112,12 @@ class Parameter:
 class Layer:
     """Base class: naming, building on first call, input checks, weights in Keras order."""
 
-    def __init__(self, name: str | None = None, trainable: bool = True):
+    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None, input_dim=None):
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{type(self).__name__}: argument \"name\" must be a non-empty string, received {name!r}")
         if not isinstance(trainable, bool):
             raise TypeError(f"{type(self).__name__}: argument \"trainable\" must be a bool, received {trainable!r}")
+        self.declared_input_shape = _declared_input_shape(type(self).__name__, input_shape, input_dim)
         self.name = name or unique_name(snake_case(type(self).__name__))
         self._trainable = trainable
         self.built = False

@@ -40,6 +40,8 @@ class Sequential(Model):
             raise TypeError(f'Sequential "{self.name}": expected a convscope layer, received {type(layer).__name__}')
         if any(existing.name == layer.name for existing in self._chain):
             raise ValueError(f'Sequential "{self.name}": layer names must be unique, "{layer.name}" appears twice')
+        if not self._chain and self._input_layer is None and layer.declared_input_shape is not None:
+            self._input_layer = InputLayer(shape=layer.declared_input_shape)  # Dense(64, input_shape=(784,))
         self._chain.append(layer)
         if self._input_layer is not None:
             try:

@@ -33,6 +33,7 @@ import zlib
 from .. import backend, formats, losses, optimizers
 from ..errors import ModelFileError
 from ..layers import MODEL_CLASSES, InputLayer, deserialize, serialize
+from ..models import load_model  # noqa: F401 -- re-exported: saving.load_model is models.load_model
 from ..models.rebuild import rebuild_graph
 from .atomic import atomic_write
 
@@ -77,15 +78,6 @@ def _compile_config(model):
         "loss_weights": [s.weight for s in model._specs] if several else None,
         "metrics": [[m.name for m in s.metrics] for s in model._specs] if several else [m.name for m in model.metrics],
     }
-
-
-def load_model(path, compile: bool = True):
-    """The model saved at ``path``; raises ``ModelFileError`` for anything damaged, foreign or unsafe.
-
-    The file's suffix picks the reader (``convscope.formats``): Keras files (``.keras``, ``.h5``) go to
-    ``convscope.interop.load_keras`` (uncompiled), everything else to the convscope reader here.
-    """
-    return formats.loader_for(path)(path, compile=compile)
 
 
 def _load_native(path, compile: bool = True):
