@@ -41,3 +41,16 @@ def float64():
     backend.set_floatx("float64")
     yield
     backend.set_floatx(previous)
+
+
+@pytest.fixture
+def fresh_state():
+    """Automatic layer names from zero and seed 0 inside the test; the caller's floatx and generator after."""
+    from convscope import backend, layers, utils
+
+    layers.clear_session()
+    floatx, state = backend.floatx(), backend.get_rng_state()
+    utils.set_random_seed(0)
+    yield
+    backend.set_floatx(floatx)
+    backend.set_rng_state(state)

@@ -12,10 +12,9 @@ import pytest
 
 import convscope
 from convscope import backend, layers, utils
-from test_gradients import assert_grad_close
+from test_gradients import assert_grad_close, numeric_grad
 
 pytestmark = pytest.mark.usefixtures("kernel_path")
-EPS = 1e-6
 
 
 @pytest.fixture(autouse=True)
@@ -85,18 +84,6 @@ def test_whole_graph_gradients(build):
     def loss():
         return model.evaluate(x, y, verbose=0, batch_size=3)
 
-    def numeric(value):
-        grad = np.zeros_like(value)
-        for i in np.ndindex(value.shape):
-            original = value[i]
-            value[i] = original + EPS
-            plus = loss()
-            value[i] = original - EPS
-            minus = loss()
-            value[i] = original
-            grad[i] = (plus - minus) / (2 * EPS)
-        return grad
-
     grads = {}
     for record in records:
         for name, g in record.param_grads.items():
@@ -105,13 +92,13 @@ def test_whole_graph_gradients(build):
     for p in model.trainable_parameters:
         layer_name, pname = p.name.rsplit("/", 1)
         assert_grad_close(grads[layer_name][pname] if layer_name in grads else _nested(records, p.name),
-                          numeric(p.value), p.name)
+                          numeric_grad(loss, p.value), p.name)
         checked += 1
     assert checked == len(model.trainable_parameters) > 0
     input_grad = sum(r.grad_input if not isinstance(r.grad_input, list) else
                      sum(g for g, src in zip(r.grad_input, r.inbound) if src == first.inbound[0])
                      for r in records if model.inputs[0].node.layer.name in r.inbound)
-    assert_grad_close(input_grad, numeric(x), "dL/dx")
+    assert_grad_close(input_grad, numeric_grad(loss, x), "dL/dx")
 
 
 def _nested(records, full_name):

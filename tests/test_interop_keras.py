@@ -18,25 +18,17 @@ import numpy as np
 import pytest
 
 import convscope
-from convscope import backend, layers, utils, zoo
+from convscope import layers, zoo
 from convscope.cli import main
 from convscope.errors import ModelFileError
 from convscope.interop import load_keras, load_keras_weights, save_keras
+
+pytestmark = pytest.mark.usefixtures("fresh_state")
 
 h5py = pytest.importorskip("h5py", reason="h5py is the optional [interop] extra that reads Keras files")
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    layers.clear_session()
-    floatx, state = backend.floatx(), backend.get_rng_state()
-    utils.set_random_seed(0)
-    yield
-    backend.set_floatx(floatx)
-    backend.set_rng_state(state)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import convscope
-from convscope import backend, layers, utils
+from convscope import layers
 from convscope.errors import ModelFileError
 from convscope.interop import keras_config, load_keras, load_keras_weights, save_keras
 from convscope.interop.keras_config import KERAS_CLASSES, KERAS_MAPPINGS, NOT_SUPPORTED
@@ -32,22 +32,15 @@ from convscope.layers.normalization import LayerNormalization
 from convscope.layers.resampling import UpSampling2D
 
 h5py = pytest.importorskip("h5py", reason="h5py is the optional [interop] extra that reads Keras files")
-pytestmark = pytest.mark.filterwarnings("ignore:.*rms_scaling=True is deprecated:UserWarning")  # Keras warns the same
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:.*rms_scaling=True is deprecated:UserWarning"),  # Keras warns the same
+    pytest.mark.usefixtures("fresh_state"),
+]
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keras"
 CASES = json.loads((FIXTURES / "layers.json").read_text())["cases"]
 SEQUENTIALS = ["new_layers.keras", "new_layers.h5", "old_layers.keras", "old_layers.h5"]
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    layers.clear_session()
-    floatx, state = backend.floatx(), backend.get_rng_state()
-    utils.set_random_seed(0)
-    yield
-    backend.set_floatx(floatx)
-    backend.set_rng_state(state)
 
 
 @pytest.fixture(scope="module")

@@ -6,24 +6,16 @@ import numpy as np
 import pytest
 
 import convscope
-from convscope import backend, layers, utils, zoo
+from convscope import backend, layers, zoo
 from convscope.datasets import mnist_sample
 from convscope.interop import export_onnx
+
+pytestmark = pytest.mark.usefixtures("fresh_state")
 
 onnx = pytest.importorskip("onnx", reason="onnx is the optional [interop] extra that writes ONNX graphs")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (in the [test] extra) runs the exported graphs")
 
 TOLERANCE = 1e-5
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    layers.clear_session()
-    floatx, state = backend.floatx(), backend.get_rng_state()
-    utils.set_random_seed(0)
-    yield
-    backend.set_floatx(floatx)
-    backend.set_rng_state(state)
 
 
 @pytest.fixture(scope="module")

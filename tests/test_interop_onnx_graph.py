@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import convscope
-from convscope import activations, backend, layers, utils
+from convscope import activations, backend, layers
 from convscope.interop import export_onnx, onnx_export
 from convscope.layers.activation import LeakyReLU, Softmax
 from convscope.layers.conv_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
@@ -25,21 +25,11 @@ onnx = pytest.importorskip("onnx", reason="onnx is the optional [interop] extra 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (in the [test] extra) runs the exported graphs")
 
 # Two cases build Keras's deprecated rms_scaling variant of LayerNormalization on purpose.
-pytestmark = pytest.mark.filterwarnings("ignore:.*rms_scaling=True is deprecated")
+pytestmark = [pytest.mark.filterwarnings("ignore:.*rms_scaling=True is deprecated"), pytest.mark.usefixtures("fresh_state")]
 
 TOLERANCE = 1e-5
 IMAGE = (7, 5, 3)
 SEQUENCE = (6, 5)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    layers.clear_session()
-    floatx, state = backend.floatx(), backend.get_rng_state()
-    utils.set_random_seed(0)
-    yield
-    backend.set_floatx(floatx)
-    backend.set_rng_state(state)
 
 
 def data(shape, scale=1.0, seed=1):

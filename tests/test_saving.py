@@ -19,15 +19,7 @@ from convscope import backend, layers, utils
 from convscope.errors import ModelFileError
 from convscope.saving import load_checkpoint, load_model, save_model
 
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    layers.clear_session()
-    floatx, state = backend.floatx(), backend.get_rng_state()
-    utils.set_random_seed(0)
-    yield
-    backend.set_floatx(floatx)
-    backend.set_rng_state(state)
+pytestmark = pytest.mark.usefixtures("fresh_state")
 
 
 def rich_model():
