@@ -19,6 +19,7 @@ import pytest
 
 from convscope.ops import reference_conv
 from convscope.ops.conv import conv2d, conv2d_backward, conv2d_forward
+from convscope.ops.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from convscope.ops.conv_transpose import (
     conv2d_transpose,
     conv2d_transpose_backward,
@@ -88,6 +89,13 @@ def test_depthwise_matches_loops(hw, channels, dm, kernel_size, strides, padding
     close(dx, dx_ref)
     close(dkernel, dkernel_ref)
     close(dbias, dbias_ref)
+    # The op the layers run (window position by window position) gives the same numbers.
+    y_taps, x_padded = depthwise_conv2d_forward(x, kernel, bias, strides, pads, dilation)
+    close(y_taps, y)
+    taps = depthwise_conv2d_backward(dy, x_padded, x.shape, kernel, strides, pads, dilation)
+    for got, expected in zip(taps, (dx_ref, dkernel_ref, dbias_ref)):
+        close(got, expected)
+    assert depthwise_conv2d_backward(dy, x_padded, x.shape, kernel, strides, pads, dilation, need_dx=False)[0] is None
 
 
 def test_depthwise_channel_order_is_tensorflows():

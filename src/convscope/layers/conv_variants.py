@@ -5,8 +5,10 @@
 
       z[n, oh, ow, c*M + m] = bias[c*M + m] + sum_{i, j} x_pad[n, oh*sh + i*dh, ow*sw + j*dw, c] * kernel[i, j, c, m]
 
-  It is a Conv2D with ``groups = C`` whose kernel (kh, kw, 1, C*M) is this kernel reshaped,
-  and runs as one (``ops.conv``). Parameters ``kernel`` (kh, kw, C, M), ``bias`` (C*M,).
+  It equals a Conv2D with ``groups = C`` whose kernel (kh, kw, 1, C*M) is this kernel reshaped
+  (tested), but runs window position by window position (``ops.depthwise``): with only kh*kw
+  products per output value a matrix product does not pay for the im2col copy.
+  Parameters ``kernel`` (kh, kw, C, M), ``bias`` (C*M,).
 * ``SeparableConv2D`` is that depthwise step (no bias) followed by a 1x1 convolution mixing
   the C*M channels into ``filters``, then the bias and the activation (Keras's order).
   Parameters ``depthwise_kernel`` (kh, kw, C, M), ``pointwise_kernel`` (1, 1, C*M, filters),
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 from .. import initializers
 from ..ops.conv import conv2d_backward, conv2d_forward
+from ..ops.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from ..ops.conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward, conv_transpose_geometry
 from ..ops.shapes import normalize_data_format, normalize_padding, normalize_tuple, output_hw, paddings_2d
 from .base import ActivatedLayer, check_image_input, check_positive_int, lookup
@@ -141,13 +144,14 @@ class DepthwiseConv2D(_WindowConv):
 
     def forward_linear(self, x, training: bool = False):
         bias = self.bias.value if self.use_bias else None
-        z, self._cols = _depthwise_forward(x, self.kernel.value, bias, self.strides, self.pads, self.dilation_rate)
+        z, self._padded_input = depthwise_conv2d_forward(x, self.kernel.value, bias, self.strides, self.pads,
+                                                         self.dilation_rate)
         self._x_shape = x.shape
         return z
 
     def backward_linear(self, dz, need_dx: bool = True):
-        dx, dkernel, dbias = _depthwise_backward(dz, self._cols, self._x_shape, self.kernel.value, self.strides,
-                                                 self.pads, self.dilation_rate, need_dx)
+        dx, dkernel, dbias = depthwise_conv2d_backward(dz, self._padded_input, self._x_shape, self.kernel.value,
+                                                       self.strides, self.pads, self.dilation_rate, need_dx)
         self.kernel.grad += dkernel
         if self.use_bias:
             self.bias.grad += dbias
@@ -160,24 +164,6 @@ class DepthwiseConv2D(_WindowConv):
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
         }
-
-
-def _as_grouped_kernel(depthwise_kernel):
-    """(kh, kw, C, M) -> (kh, kw, 1, C*M): filter c*M + m of a Conv2D with groups=C sees channel c only,
-    exactly the depthwise output channel c*M + m (a view, no copy)."""
-    kh, kw, c, m = depthwise_kernel.shape
-    return depthwise_kernel.reshape(kh, kw, 1, c * m)
-
-
-def _depthwise_forward(x, depthwise_kernel, bias, strides, pads, dilation):
-    return conv2d_forward(x, _as_grouped_kernel(depthwise_kernel), bias, strides, pads, dilation,
-                          groups=depthwise_kernel.shape[2])
-
-
-def _depthwise_backward(dz, cols, x_shape, depthwise_kernel, strides, pads, dilation, need_dx):
-    dx, dkernel, dbias = conv2d_backward(dz, cols, x_shape, _as_grouped_kernel(depthwise_kernel), strides, pads,
-                                         dilation, groups=depthwise_kernel.shape[2], need_dx=need_dx)
-    return dx, dkernel.reshape(depthwise_kernel.shape), dbias
 
 
 class SeparableConv2D(_WindowConv):
@@ -241,8 +227,8 @@ class SeparableConv2D(_WindowConv):
         return (input_shape[0], *self.window_output_hw(input_shape), self.filters)
 
     def forward_linear(self, x, training: bool = False):
-        depthwise, self._depthwise_cols = _depthwise_forward(x, self.depthwise_kernel.value, None, self.strides,
-                                                             self.pads, self.dilation_rate)
+        depthwise, self._padded_input = depthwise_conv2d_forward(x, self.depthwise_kernel.value, None,
+                                                                 self.strides, self.pads, self.dilation_rate)
         bias = self.bias.value if self.use_bias else None
         z, self._pointwise_cols = conv2d_forward(depthwise, self.pointwise_kernel.value, bias, (1, 1), _NO_PADS,
                                                  (1, 1))
@@ -252,9 +238,9 @@ class SeparableConv2D(_WindowConv):
     def backward_linear(self, dz, need_dx: bool = True):
         ddepthwise, dpointwise, dbias = conv2d_backward(dz, self._pointwise_cols, self._depthwise_shape,
                                                         self.pointwise_kernel.value, (1, 1), _NO_PADS, (1, 1))
-        dx, dkernel, _ = _depthwise_backward(ddepthwise, self._depthwise_cols, self._x_shape,
-                                             self.depthwise_kernel.value, self.strides, self.pads,
-                                             self.dilation_rate, need_dx)
+        dx, dkernel, _ = depthwise_conv2d_backward(ddepthwise, self._padded_input, self._x_shape,
+                                                   self.depthwise_kernel.value, self.strides, self.pads,
+                                                   self.dilation_rate, need_dx)
         self.depthwise_kernel.grad += dkernel
         self.pointwise_kernel.grad += dpointwise
         if self.use_bias:
