@@ -11,20 +11,10 @@ import numpy as np
 import pytest
 
 import convscope
-from convscope import backend, layers, utils
+from convscope import layers
 from test_gradients import assert_grad_close, numeric_grad
 
-pytestmark = pytest.mark.usefixtures("kernel_path")
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    layers.clear_session()
-    utils.set_random_seed(4)
-    yield
-    backend.set_floatx(previous)
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64", "fresh_state")
 
 
 def residual():

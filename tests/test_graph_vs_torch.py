@@ -21,23 +21,13 @@ import numpy as np
 import pytest
 
 import convscope
-from convscope import backend, layers, optimizers, utils
+from convscope import layers, optimizers
 
 torch = pytest.importorskip("torch", reason="PyTorch is the independent peer of this test (pip install torch==2.13.0)")
 F = torch.nn.functional
 
-pytestmark = pytest.mark.usefixtures("kernel_path")
+pytestmark = pytest.mark.usefixtures("kernel_path", "float64", "fresh_state")
 N, BATCH, STEPS = 10, 2, 5
-
-
-@pytest.fixture(autouse=True)
-def float64():
-    previous = backend.floatx()
-    backend.set_floatx("float64")
-    layers.clear_session()
-    utils.set_random_seed(11)
-    yield
-    backend.set_floatx(previous)
 
 
 def block_layers():
