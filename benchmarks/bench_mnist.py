@@ -44,7 +44,7 @@ if any(k in os.environ for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")):
 import convscope  # noqa: E402
 from convscope import layers  # noqa: E402
 from convscope.datasets import mnist  # noqa: E402
-from convscope.ops import jit  # noqa: E402
+from convscope.arraymath import jit  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import residual  # noqa: E402

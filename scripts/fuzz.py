@@ -706,7 +706,7 @@ def atheris_main(reader: str, seconds: int, stats_path: str, workdir: str, hang_
     except ImportError:
         pass
     with atheris.instrument_imports(include=["convscope", "zipfile", "json", "gzip", "PIL"],
-                                    exclude=["convscope.ops", "numpy", "numba", "h5py"]):
+                                    exclude=["convscope.arraymath", "numpy", "numba", "h5py"]):
         import convscope.datasets.idx  # noqa: F401
         import convscope.images  # noqa: F401
         import convscope.interop  # noqa: F401

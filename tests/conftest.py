@@ -6,7 +6,7 @@ import pytest
 @pytest.fixture(params=["numpy", "jit"])
 def kernel_path(request):
     """Run a test once with the NumPy ops and once with the compiled (Numba) kernels."""
-    from convscope.ops import jit
+    from convscope.arraymath import jit
 
     if request.param == "jit" and jit.numba is None:
         pytest.skip("Numba is not installed (the optional [fast] extra), so there is no compiled path to test")

@@ -10,7 +10,7 @@ from convscope.activations import ELU, GELU, LeakyReLU
 from convscope.layers import Conv2D, Dense
 from convscope.layers.activation import LeakyReLU as LeakyReLULayer
 from convscope.layers.activation import Softmax
-from convscope.ops.reference_softmax import softmax_loops
+from convscope.arraymath.reference_softmax import softmax_loops
 
 NAMES = [
     "linear", "relu", "leaky_relu", "elu", "selu", "gelu", "sigmoid",
@@ -295,7 +295,7 @@ def test_softmax_and_leaky_relu_layer_configs_round_trip(make, key, value):
 
 
 def test_softmax_and_leaky_relu_layers_name_their_loop_reference():
-    assert Softmax.LOOP_REFERENCE == "convscope.ops.reference_softmax.softmax_loops"
+    assert Softmax.LOOP_REFERENCE == "convscope.arraymath.reference_softmax.softmax_loops"
     x = np.random.default_rng(9).normal(size=(2, 3, 4))
     np.testing.assert_allclose(Softmax(axis=1)(x), softmax_loops(x, 1), rtol=1e-12)
     assert LeakyReLULayer.LOOP_REFERENCE.startswith("none: ")

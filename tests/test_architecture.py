@@ -17,7 +17,7 @@ RANKS = {
     # the foundations: the array namespace, error classes, the format registry, the version
     "backend": 0, "errors": 0, "formats": 0, "__version__": 0,
     # pure math and the objects layers are made of
-    "ops": 1, "config": 1, "activations": 1, "initializers": 1, "losses": 1, "schedules": 1, "utils": 1,
+    "arraymath": 1, "config": 1, "activations": 1, "initializers": 1, "losses": 1, "schedules": 1, "utils": 1,
     "optimizers": 2,
     "metrics": 2, "layers": 2,
     # the engine
@@ -74,12 +74,12 @@ def test_imports_only_go_down():
 
 
 def test_the_checker_sees_a_violation(tmp_path, monkeypatch):
-    """The walk must be able to fail: a file under ops/ importing models is reported."""
+    """The walk must be able to fail: a file under arraymath/ importing models is reported."""
     fake_root = tmp_path / "convscope"
-    (fake_root / "ops").mkdir(parents=True)
+    (fake_root / "arraymath").mkdir(parents=True)
     (fake_root / "__init__.py").write_text("")
-    (fake_root / "ops" / "__init__.py").write_text("")
-    (fake_root / "ops" / "bad.py").write_text("def f():\n    from ..models import Model\n")
+    (fake_root / "arraymath" / "__init__.py").write_text("")
+    (fake_root / "arraymath" / "bad.py").write_text("def f():\n    from ..models import Model\n")
     monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
-    found = list(_imports(fake_root / "ops" / "bad.py"))
-    assert found == [("ops", "models", 2)]
+    found = list(_imports(fake_root / "arraymath" / "bad.py"))
+    assert found == [("arraymath", "models", 2)]

@@ -14,7 +14,7 @@ import pytest
 import convscope
 from convscope import layers, runs
 from convscope.datasets import mnist_sample
-from convscope.ops import jit
+from convscope.arraymath import jit
 
 
 @pytest.fixture(scope="module")

@@ -143,7 +143,7 @@ def test_kernel_edits_change_a_copy_only(server, test_set):
 
 def test_cell_arithmetic_equals_the_loop_reference(server, test_set):
     """Item 4: the page's numbers for one cell are the loop definition's numbers for that cell."""
-    from convscope.ops.reference import conv2d_loops, max_pool2d_loops
+    from convscope.arraymath.reference import conv2d_loops, max_pool2d_loops
 
     model = server.app.config["EXPLORER_WORKSPACE"].model
     records = model.trace(test_set[0][2:3, :, :, None].astype("float32") / 255.0)

@@ -23,7 +23,7 @@ from convscope.explorer import compute
 from convscope.explorer.server import ExplorerServer
 from convscope.explorer.workspace import Workspace
 from convscope.images import to_mnist
-from convscope.ops.reference import conv2d_loops
+from convscope.arraymath.reference import conv2d_loops
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

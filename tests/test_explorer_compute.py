@@ -9,7 +9,7 @@ import pytest
 import convscope
 from convscope import layers, utils
 from convscope.explorer import compute
-from convscope.ops.reference import avg_pool2d_loops, conv2d_loops
+from convscope.arraymath.reference import avg_pool2d_loops, conv2d_loops
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Every registered layer has what the project promises: a loop reference, a gradient test, a Keras and an ONNX mapping.
 
 The registry is ``convscope.layers.LAYER_CLASSES`` (the closed list a model file may
-name). For each class: ``LOOP_REFERENCE`` names a function of ``convscope.ops`` (or says
+name). For each class: ``LOOP_REFERENCE`` names a function of ``convscope.arraymath`` (or says
 "none: <why>"), a central-difference gradient test constructs it (tests/test_gradients*.py),
 ``interop.keras_config.KERAS_MAPPINGS`` and ``interop.onnx_export.ONNX_EMITTERS`` hold it,
 or their ``NOT_SUPPORTED`` tables give the reason. Adding a layer without any of these fails here.
@@ -31,7 +31,7 @@ def test_loop_reference(name):
         assert len(reference) > len("none: ") + 10, f"{name}: say why it has no loop reference"
         return
     module, _, function = reference.rpartition(".")
-    assert module.startswith("convscope.ops."), f"{name}: the loop reference must live in convscope.ops"
+    assert module.startswith("convscope.arraymath."), f"{name}: the loop reference must live in convscope.arraymath"
     assert callable(getattr(importlib.import_module(module), function)), f"{name}: {reference} is not a function"
     assert re.search(rf"\b{function}\b", "\n".join(p.read_text() for p in TESTS.glob("test_*.py")
                                                    if p.name != "test_layer_registry.py")), \

@@ -16,7 +16,7 @@ import convscope
 from convscope import backend
 from convscope.layers.conv import Conv2D
 from convscope.layers.conv_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
-from convscope.ops import reference_conv
+from convscope.arraymath import reference_conv
 
 CLASSES = [DepthwiseConv2D, SeparableConv2D, Conv2DTranspose]
 
@@ -65,7 +65,7 @@ def test_signature_is_kerass(cls, expected):
 @pytest.mark.parametrize("cls", CLASSES)
 def test_loop_reference_names_an_existing_function(cls):
     module, function = cls.LOOP_REFERENCE.rsplit(".", 1)
-    assert module == "convscope.ops.reference_conv"
+    assert module == "convscope.arraymath.reference_conv"
     assert callable(getattr(reference_conv, function))
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convscope.ops import reference
-from convscope.ops.reference import (
+from convscope.arraymath import reference
+from convscope.arraymath.reference import (
     convolve2d_loops,
     correlate2d_loops,
     dilate2d,

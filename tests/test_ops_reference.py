@@ -13,15 +13,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convscope.ops import reference
-from convscope.ops.conv import conv2d, conv2d_backward, conv2d_forward
-from convscope.ops.pool import (
+from convscope.arraymath import reference
+from convscope.arraymath.conv import conv2d, conv2d_backward, conv2d_forward
+from convscope.arraymath.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
 )
-from convscope.ops.shapes import (
+from convscope.arraymath.shapes import (
     conv_output_length,
     effective_kernel,
     normalize_padding,
@@ -268,7 +268,7 @@ def test_avg_pool_same_leaves_padding_out_of_the_count():
 @pytest.mark.parametrize("groups", [1, 2])
 def test_conv_in_blocks_of_the_batch_equals_one_block(monkeypatch, groups):
     """Large batches run block by block (``ops.conv.BLOCK_BYTES``): outputs equal row by row, gradients summed."""
-    from convscope.ops import conv
+    from convscope.arraymath import conv
 
     rng = np.random.default_rng(7)
     x, k = rng.standard_normal((7, 6, 5, 4)), rng.standard_normal((3, 3, 4 // groups, 4))

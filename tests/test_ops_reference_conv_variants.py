@@ -17,10 +17,10 @@ import itertools
 import numpy as np
 import pytest
 
-from convscope.ops import reference_conv
-from convscope.ops.conv import conv2d, conv2d_backward, conv2d_forward
-from convscope.ops.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
-from convscope.ops.conv_transpose import (
+from convscope.arraymath import reference_conv
+from convscope.arraymath.conv import conv2d, conv2d_backward, conv2d_forward
+from convscope.arraymath.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
+from convscope.arraymath.conv_transpose import (
     conv2d_transpose,
     conv2d_transpose_backward,
     conv2d_transpose_forward,
@@ -28,7 +28,7 @@ from convscope.ops.conv_transpose import (
     conv_transpose_output_length,
     conv_transpose_padding,
 )
-from convscope.ops.shapes import output_hw, paddings_2d
+from convscope.arraymath.shapes import output_hw, paddings_2d
 
 pytestmark = pytest.mark.usefixtures("kernel_path")
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from convscope import layers
-from convscope.ops import reference
+from convscope.arraymath import reference
 
 pytestmark = pytest.mark.usefixtures("float64")
 

@@ -11,15 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convscope.ops import reference_resample as ref
-from convscope.ops.normalization import (
+from convscope.arraymath import reference_resample as ref
+from convscope.arraymath.normalization import (
     layer_norm_backward,
     layer_norm_forward,
     moments,
     normalize,
     normalize_backward,
 )
-from convscope.ops.upsampling import bilinear_matrix, upsample2d, upsample2d_backward
+from convscope.arraymath.upsampling import bilinear_matrix, upsample2d, upsample2d_backward
 
 # Every check here runs on both the NumPy ops and the compiled kernels.
 pytestmark = pytest.mark.usefixtures("kernel_path")

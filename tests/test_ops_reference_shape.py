@@ -14,8 +14,8 @@ import pytest
 from convscope.layers.activation import Softmax
 from convscope.layers.merging import Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract
 from convscope.layers.reshaping import Cropping2D, Permute, Reshape, ZeroPadding2D
-from convscope.ops import merge, reference_shape, reshaping
-from convscope.ops.reference_softmax import softmax_loops
+from convscope.arraymath import merge, reference_shape, reshaping
+from convscope.arraymath.reference_softmax import softmax_loops
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
@@ -59,7 +59,7 @@ def test_merge_forward_matches_loops(cls, fast, loops, n, shape, dtype):
     expected = loops(xs)
     _close(fast(xs), expected, dtype)
     _close(cls()(xs), expected, dtype)
-    assert cls.LOOP_REFERENCE == f"convscope.ops.reference_shape.{loops.__name__}"
+    assert cls.LOOP_REFERENCE == f"convscope.arraymath.reference_shape.{loops.__name__}"
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])

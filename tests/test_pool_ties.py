@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from convscope import layers
-from convscope.ops import reference
-from convscope.ops.pool import max_pool2d_backward, max_pool2d_forward
-from convscope.ops.shapes import paddings_2d
+from convscope.arraymath import reference
+from convscope.arraymath.pool import max_pool2d_backward, max_pool2d_forward
+from convscope.arraymath.shapes import paddings_2d
 
 # Every check here runs on both the NumPy ops and the compiled kernels.
 pytestmark = pytest.mark.usefixtures("kernel_path")

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import backend
 from ..layers import AveragePooling2D, Conv2D, MaxPooling2D
-from ..ops.shapes import effective_kernel, paddings_2d
+from ..arraymath.shapes import effective_kernel, paddings_2d
 
 CELL_ARITHMETIC = {Conv2D: "conv", MaxPooling2D: "max", AveragePooling2D: "mean"}
 """The layers whose single output values the page explains, by exact type, and how each computes one."""

@@ -28,7 +28,7 @@ Layer by layer (the registry ``ONNX_EMITTERS``, keyed by exact class):
   (output channel c*M + m), then OIHW. SeparableConv2D -> that Conv without bias, then a 1x1
   Conv with the pointwise kernel and the bias.
 * Conv2DTranspose -> ConvTranspose, kernel (kh, kw, F, C) to (C, F, kh, kw); convscope trims
-  ``(top, bottom)`` cells of the full scatter (``ops.conv_transpose``): ``pads`` = the trims,
+  ``(top, bottom)`` cells of the full scatter (``arraymath.conv_transpose``): ``pads`` = the trims,
   and a negative ``bottom`` (the output reaches past the scatter) becomes
   ``output_padding = -bottom``, rows that receive only the bias, as in convscope.
 * MaxPooling2D / AveragePooling2D -> MaxPool / AveragePool with the same explicit pads;
@@ -45,7 +45,7 @@ Layer by layer (the registry ``ONNX_EMITTERS``, keyed by exact class):
   maps); other ranks: (x - mean) * (1 / sqrt(var + eps)) * gamma + beta as Sub, Mul, Mul, Add.
 * LayerNormalization -> LayerNormalization when the normalized axes are the trailing axes
   of the tensor's layout (gamma / beta reordered to match); otherwise, and with
-  ``rms_scaling``, built from ReduceMean, Sub, Mul, Sqrt, Reciprocal (``ops.normalization``).
+  ``rms_scaling``, built from ReduceMean, Sub, Mul, Sqrt, Reciprocal (``arraymath.normalization``).
 * Normalization -> Sub, Div by std = max(sqrt(variance), 1e-7) (``invert``: Mul, Add).
 * Rescaling -> Mul + Add. Dropout, InputLayer -> nothing (inference).
 * Add / Subtract / Multiply -> chains of Add / Sub / Mul (convscope's summation order);

@@ -143,7 +143,7 @@ class Softmax(_OwnFunction):
     """Keras's Softmax layer along ``axis`` (default -1, the last axis; a list of ints normalizes over
     several axes together). The batch axis is refused: each sample's output must not depend on the others."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_softmax.softmax_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_softmax.softmax_loops"
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

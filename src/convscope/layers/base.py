@@ -105,6 +105,29 @@ class Parameter:
     def shape(self) -> tuple[int, ...]:
         return self.value.shape
 
+    @property
+    def dtype(self):
+        return self.value.dtype
+
+    @property
+    def path(self) -> str:
+        """``"<layer>/<weight>"``, as Keras's ``variable.path``."""
+        return self.name
+
+    def numpy(self):
+        """A copy of the value, as Keras's ``variable.numpy()``."""
+        return self.value.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.value if dtype is None else self.value.astype(dtype)
+
+    def assign(self, value) -> None:
+        """Set the value in place (Keras's ``variable.assign``); the shape must stay the same."""
+        value = backend.xp.asarray(value)
+        if value.shape != self.value.shape:
+            raise ValueError(f'Parameter "{self.name}": assign() expects shape {self.value.shape}, received {value.shape}')
+        self.value[...] = value
+
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
 

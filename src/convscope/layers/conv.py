@@ -21,13 +21,13 @@ Example:
 from __future__ import annotations
 
 from .. import initializers
-from ..ops.conv import conv2d_backward, conv2d_forward
-from ..ops.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
+from ..arraymath.conv import conv2d_backward, conv2d_forward
+from ..arraymath.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
 from .base import ActivatedLayer, lookup, check_image_input, check_positive_int
 
 
 class Conv2D(ActivatedLayer):
-    LOOP_REFERENCE = "convscope.ops.reference.conv2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.conv2d_loops"
 
     def __init__(
         self,

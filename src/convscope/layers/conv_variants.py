@@ -6,7 +6,7 @@
       z[n, oh, ow, c*M + m] = bias[c*M + m] + sum_{i, j} x_pad[n, oh*sh + i*dh, ow*sw + j*dw, c] * kernel[i, j, c, m]
 
   It equals a Conv2D with ``groups = C`` whose kernel (kh, kw, 1, C*M) is this kernel reshaped
-  (tested), but runs window position by window position (``ops.depthwise``): with only kh*kw
+  (tested), but runs window position by window position (``arraymath.depthwise``): with only kh*kw
   products per output value a matrix product does not pay for the im2col copy.
   Parameters ``kernel`` (kh, kw, C, M), ``bias`` (C*M,).
 * ``SeparableConv2D`` is that depthwise step (no bias) followed by a 1x1 convolution mixing
@@ -14,7 +14,7 @@
   Parameters ``depthwise_kernel`` (kh, kw, C, M), ``pointwise_kernel`` (1, 1, C*M, filters),
   ``bias`` (filters,).
 * ``Conv2DTranspose`` is the adjoint of a Conv2D: every input cell scatters the kernel,
-  scaled by its value, onto the output (see ``ops.conv_transpose`` for the math and the padding):
+  scaled by its value, onto the output (see ``arraymath.conv_transpose`` for the math and the padding):
 
       z[n, i*sh + a*dh - top, j*sw + b*dw - left, f] += x[n, i, j, c] * kernel[a, b, f, c],   then + bias[f]
 
@@ -41,10 +41,10 @@ Example:
 from __future__ import annotations
 
 from .. import initializers
-from ..ops.conv import conv2d_backward, conv2d_forward
-from ..ops.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
-from ..ops.conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward, conv_transpose_geometry
-from ..ops.shapes import normalize_data_format, normalize_padding, normalize_tuple, output_hw, paddings_2d
+from ..arraymath.conv import conv2d_backward, conv2d_forward
+from ..arraymath.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
+from ..arraymath.conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward, conv_transpose_geometry
+from ..arraymath.shapes import normalize_data_format, normalize_padding, normalize_tuple, output_hw, paddings_2d
 from .base import ActivatedLayer, check_image_input, check_positive_int, lookup
 
 _NO_PADS = ((0, 0), (0, 0))
@@ -101,7 +101,7 @@ class DepthwiseConv2D(_WindowConv):
     (kh, kw, C, depth_multiplier) and ``bias`` (C * depth_multiplier,): (kh*kw + 1) * C * M numbers.
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_conv.depthwise_conv2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_conv.depthwise_conv2d_loops"
 
     def __init__(
         self,
@@ -175,7 +175,7 @@ class SeparableConv2D(_WindowConv):
     kh*kw*C*M + C*M*filters + filters numbers (no bias between the two steps).
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_conv.separable_conv2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_conv.separable_conv2d_loops"
 
     def __init__(
         self,
@@ -265,14 +265,14 @@ class Conv2DTranspose(_WindowConv):
     Input (batch, H, W, C) -> output (batch, OH, OW, filters) with OH, OW from Keras's formula
     (module docstring); parameters ``kernel`` (kh, kw, filters, C) and ``bias`` (filters,):
     (kh*kw*C + 1) * filters numbers. The forward pass is a Conv2D's input gradient, the
-    backward pass a Conv2D's forward (``ops.conv_transpose``).
+    backward pass a Conv2D's forward (``arraymath.conv_transpose``).
 
     Not a subclass of Conv2D, although tinygrad's ConvTranspose2d is one of its Conv2d: code
     that asks ``isinstance(layer, Conv2D)`` (the ONNX export, the lessons) must not mistake it
     for a convolution, and none of Conv2D's methods would carry over unchanged.
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_conv.conv2d_transpose_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_conv.conv2d_transpose_loops"
 
     def __init__(
         self,
@@ -312,7 +312,7 @@ class Conv2DTranspose(_WindowConv):
         self.kernel = self.bias = None
 
     def geometry(self, input_shape):
-        """((OH, OW), pads) for ``input_shape``; see ``ops.conv_transpose``."""
+        """((OH, OW), pads) for ``input_shape``; see ``arraymath.conv_transpose``."""
         return conv_transpose_geometry(input_shape[1:3], self.kernel_size, self.strides, self.padding,
                                        self.output_padding, self.dilation_rate)
 

@@ -19,7 +19,7 @@ from .base import ActivatedLayer, lookup, check_positive_int
 
 
 class Dense(ActivatedLayer):
-    LOOP_REFERENCE = "convscope.ops.reference.dense_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.dense_loops"
 
     def __init__(
         self,

@@ -34,7 +34,7 @@ Example:
 
 from __future__ import annotations
 
-from ..ops import merge as ops
+from ..arraymath import merge as ops
 from .base import Layer
 
 
@@ -96,7 +96,7 @@ class _Merge(Layer):
 class Add(_Merge):
     """y = x_0 + x_1 + ... (element-wise); every input receives dy."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.add_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.add_loops"
 
     def forward(self, inputs, training: bool = False):
         xs = self._inputs(inputs)
@@ -110,7 +110,7 @@ class Add(_Merge):
 class Subtract(_Merge):
     """y = x_0 - x_1, for exactly two inputs; dL/dx_0 = dy, dL/dx_1 = -dy."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.subtract_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.subtract_loops"
     MAX_INPUTS = 2
 
     def forward(self, inputs, training: bool = False):
@@ -123,7 +123,7 @@ class Subtract(_Merge):
 class Multiply(_Merge):
     """y = x_0 * x_1 * ... (element-wise); dL/dx_k = dy times the product of the other inputs."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.multiply_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.multiply_loops"
 
     def forward(self, inputs, training: bool = False):
         self._xs = self._inputs(inputs)
@@ -136,7 +136,7 @@ class Multiply(_Merge):
 class Average(_Merge):
     """y = (x_0 + ... + x_{n-1}) / n (element-wise); every input receives dy / n."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.average_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.average_loops"
 
     def forward(self, inputs, training: bool = False):
         xs = self._inputs(inputs)
@@ -151,7 +151,7 @@ class Maximum(_Merge):
     """y = max_k x_k (element-wise). The gradient of each element goes whole to the first input holding
     the maximum (ties: the lowest index wins, the other tied inputs get 0)."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.maximum_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.maximum_loops"
 
     def forward(self, inputs, training: bool = False):
         xs = self._inputs(inputs)
@@ -167,7 +167,7 @@ class Minimum(_Merge):
     """y = min_k x_k (element-wise). The gradient of each element goes whole to the first input holding
     the minimum (ties: the lowest index wins, the other tied inputs get 0)."""
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.minimum_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.minimum_loops"
 
     def forward(self, inputs, training: bool = False):
         xs = self._inputs(inputs)
@@ -186,7 +186,7 @@ class Concatenate(_Merge):
     Backward cuts dy back into the inputs' slices.
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.concatenate_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.concatenate_loops"
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)

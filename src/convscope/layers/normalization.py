@@ -20,7 +20,7 @@ or a list of ints, never the batch axis), the same in training and inference:
     y = gamma * x_hat + beta                  (rms_scaling=True, Keras's deprecated variant:
                                                y = gamma * x * rsqrt(var + epsilon), no beta)
 Parameters in Keras's order: ``gamma`` (if scale or rms_scaling), ``beta`` (if center and not
-rms_scaling), both of the shape of the normalized axes. Backward in ``ops.normalization``.
+rms_scaling), both of the shape of the normalized axes. Backward in ``arraymath.normalization``.
 
 Example:
     >>> layer = LayerNormalization(axis=[1, 2, 3])
@@ -33,12 +33,12 @@ from __future__ import annotations
 import warnings
 
 from .. import backend, initializers
-from ..ops.normalization import layer_norm_backward, layer_norm_forward
+from ..arraymath.normalization import layer_norm_backward, layer_norm_forward
 from .base import Layer, lookup
 
 
 class BatchNormalization(Layer):
-    LOOP_REFERENCE = "convscope.ops.reference.batch_normalization_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.batch_normalization_loops"
 
     def __init__(
         self,
@@ -133,7 +133,7 @@ class BatchNormalization(Layer):
 
 
 class LayerNormalization(Layer):
-    LOOP_REFERENCE = "convscope.ops.reference_resample.layer_normalization_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_resample.layer_normalization_loops"
 
     def __init__(
         self,

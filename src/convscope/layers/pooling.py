@@ -1,7 +1,7 @@
 """Pooling layers: fixed summaries of each window, with no parameters to learn.
 
 MaxPooling2D / AveragePooling2D: (batch, h, w, c) -> (batch, out_h, out_w, c), with
-``strides`` defaulting to ``pool_size`` and out size as in ``ops.shapes``
+``strides`` defaulting to ``pool_size`` and out size as in ``arraymath.shapes``
 ("valid": floor((n - k) / s) + 1; "same": ceil(n / s)). Average pooling with
 "same" leaves padded cells out of the count, as Keras does.
 GlobalAveragePooling2D / GlobalMaxPooling2D: (batch, h, w, c) -> (batch, c).
@@ -14,14 +14,14 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from ..ops.pool import (
+from ..arraymath.pool import (
     avg_pool2d_backward,
     avg_pool2d_forward,
     max_pool2d_backward,
     max_pool2d_forward,
     window_counts,
 )
-from ..ops.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
+from ..arraymath.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
 from .base import Layer, check_image_input
 
 
@@ -59,7 +59,7 @@ class _Pooling2D(Layer):
 class MaxPooling2D(_Pooling2D):
     """Max over each window; the gradient goes only to each window's (first) maximum."""
 
-    LOOP_REFERENCE = "convscope.ops.reference.max_pool2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.max_pool2d_loops"
 
     def forward(self, x, training: bool = False):
         y, self._argmax = max_pool2d_forward(x, self.pool_size, self.strides, self.pads)
@@ -73,7 +73,7 @@ class MaxPooling2D(_Pooling2D):
 class AveragePooling2D(_Pooling2D):
     """Mean over each window's real cells; the gradient is shared evenly by them."""
 
-    LOOP_REFERENCE = "convscope.ops.reference.avg_pool2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.avg_pool2d_loops"
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
@@ -91,7 +91,7 @@ class AveragePooling2D(_Pooling2D):
 class GlobalAveragePooling2D(Layer):
     """y[n, c] = mean over h, w of x[n, h, w, c]; dx = dy / (h*w) at every cell."""
 
-    LOOP_REFERENCE = "convscope.ops.reference.global_pool2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.global_pool2d_loops"
 
     def compute_output_shape(self, input_shape) -> tuple:
         check_image_input(self, input_shape)
@@ -109,7 +109,7 @@ class GlobalAveragePooling2D(Layer):
 class GlobalMaxPooling2D(Layer):
     """y[n, c] = max over h, w of x[n, h, w, c]; dx puts dy at the first maximum (row-major)."""
 
-    LOOP_REFERENCE = "convscope.ops.reference.global_pool2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.global_pool2d_loops"
 
     def compute_output_shape(self, input_shape) -> tuple:
         check_image_input(self, input_shape)

@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from ..ops.normalization import moments, normalize, normalize_backward
+from ..arraymath.normalization import moments, normalize, normalize_backward
 from .base import Layer
 
 
@@ -41,7 +41,7 @@ def _as_numbers(value, arg: str, owner: str):
 
 
 class Normalization(Layer):
-    LOOP_REFERENCE = "convscope.ops.reference_resample.normalization_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_resample.normalization_loops"
 
     def __init__(self, axis=-1, mean=None, variance=None, invert=False, **kwargs):
         super().__init__(**kwargs)

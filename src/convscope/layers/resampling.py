@@ -24,8 +24,8 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from ..ops.shapes import normalize_data_format, normalize_tuple
-from ..ops.upsampling import (
+from ..arraymath.shapes import normalize_data_format, normalize_tuple
+from ..arraymath.upsampling import (
     INTERPOLATIONS,
     bilinear_matrix,
     upsample2d_bilinear,
@@ -39,7 +39,7 @@ _KERAS_ONLY_INTERPOLATIONS = ("bicubic", "lanczos3", "lanczos5", "area")
 
 
 class UpSampling2D(Layer):
-    LOOP_REFERENCE = "convscope.ops.reference_resample.upsample2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_resample.upsample2d_loops"
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(**kwargs)

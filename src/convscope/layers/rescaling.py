@@ -29,7 +29,7 @@ def _check_factor(value, arg: str, owner: str):
 
 
 class Rescaling(Layer):
-    LOOP_REFERENCE = "convscope.ops.reference.rescaling_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference.rescaling_loops"
 
     def __init__(self, scale, offset=0.0, **kwargs):
         super().__init__(**kwargs)

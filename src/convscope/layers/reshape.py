@@ -56,7 +56,7 @@ def Input(shape, name: str | None = None, dtype: str | None = None) -> KerasTens
 
 
 class Flatten(Layer):
-    LOOP_REFERENCE = "convscope.ops.reference_shape.reshape_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.reshape_loops"
 
     def compute_output_shape(self, input_shape) -> tuple:
         if len(input_shape) < 2 or any(d is None for d in input_shape[1:]):

@@ -20,8 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from ..ops import reshaping as ops
-from ..ops.shapes import normalize_data_format
+from ..arraymath import reshaping as ops
+from ..arraymath.shapes import normalize_data_format
 from .base import Layer, check_image_input
 
 
@@ -63,7 +63,7 @@ class Reshape(Layer):
     without -1 the product of ``target_shape`` must equal d1 * ... * dk.
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.reshape_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.reshape_loops"
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)
@@ -124,7 +124,7 @@ class Permute(Layer):
     Output shape: (batch, d_{dims[0]}, ..., d_{dims[k-1]}). Backward: dy by the inverse permutation.
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.permute_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.permute_loops"
 
     def __init__(self, dims, **kwargs):
         super().__init__(**kwargs)
@@ -163,7 +163,7 @@ class ZeroPadding2D(Layer):
     Backward: the padded border's gradient is dropped, the rest is dy cropped back to (h, w).
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.zero_pad2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.zero_pad2d_loops"
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(**kwargs)
@@ -194,7 +194,7 @@ class Cropping2D(Layer):
     Backward: dy back in place, zeros where the cropped cells were.
     """
 
-    LOOP_REFERENCE = "convscope.ops.reference_shape.crop2d_loops"
+    LOOP_REFERENCE = "convscope.arraymath.reference_shape.crop2d_loops"
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(**kwargs)

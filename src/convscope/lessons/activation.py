@@ -7,7 +7,7 @@ import numpy as np
 from .. import activations
 from ..layers import Conv2D, Dense, Flatten, Input
 from ..models import Sequential
-from ..ops.reference import full_convolve2d_loops
+from ..arraymath.reference import full_convolve2d_loops
 from ..viz import filters_figure
 from . import plots
 from .lab import float64, float64_copy, kernel_planes, relative_error, seeded

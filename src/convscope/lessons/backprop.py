@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Conv2D
-from ..ops.reference import correlate2d_loops, dilate2d, full_convolve2d_loops, rotate180
-from ..ops.shapes import paddings_2d
+from ..arraymath.reference import correlate2d_loops, dilate2d, full_convolve2d_loops, rotate180
+from ..arraymath.shapes import paddings_2d
 from . import plots
 from .lab import float64, float64_copy, kernel_planes, planes, relative_error
 
@@ -29,7 +29,7 @@ With stride s > 1 the windows skip cells: spread δ back onto the grid of window
 first (s - 1 zeros between its entries, "dilated by the stride") and the same formulas hold.
 
 The experiment runs the chosen conv layer (--layer; default: the model's last Conv2D) on a
-real batch in float64, computes both gradients with the plain loops of ops/reference.py, and
+real batch in float64, computes both gradients with the plain loops of arraymath/reference.py, and
 compares them with the layer's own backward pass (model.trace) and with central finite
 differences of the loss. A stride-2 twin of the layer, with the same kernel, checks the
 dilated form.

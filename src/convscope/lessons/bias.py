@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from ..layers import Conv2D, Dense
-from ..ops.conv import conv2d
+from ..arraymath.conv import conv2d
 from . import plots
 from .lab import float64, float64_copy, max_abs
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Conv2D
-from ..ops.reference import correlate2d_loops
+from ..arraymath.reference import correlate2d_loops
 from ..viz import feature_maps_figure
 from . import plots
 from .lab import float64, float64_copy, kernel_planes, planes, relative_error
@@ -25,7 +25,7 @@ The number of output maps is the number of filters, whatever C is; C only sets t
 The experiment shows it twice: on a 3-channel picture (a test digit coloured into red and
 green over a blue ramp) with four hand-made filters whose slices pick channels, and on the
 model's second conv layer, whose every filter is as deep as the maps the first layer makes.
-Each map is rebuilt channel by channel with the loops of ops/reference.py, in float64.
+Each map is rebuilt channel by channel with the loops of arraymath/reference.py, in float64.
 """
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Conv2D
-from ..ops.reference import convolve2d_loops, correlate2d_loops, rotate180
+from ..arraymath.reference import convolve2d_loops, correlate2d_loops, rotate180
 from . import plots
 from .lab import float64, kernel_planes, planes, relative_error
 
@@ -23,7 +23,7 @@ same kernels turned around. It matters when you compare with signal-processing t
 
 The experiment runs the model's first conv layer (its kernel, without bias and activation) on
 a real test image and compares, filter by filter, with the loop definitions in
-ops/reference.py: correlation, true convolution, and true convolution with the rotated kernel.
+arraymath/reference.py: correlation, true convolution, and true convolution with the rotated kernel.
 """
 
 

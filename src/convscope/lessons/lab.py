@@ -289,7 +289,7 @@ def relative_error(a, b) -> float:
 
 
 def planes(maps):
-    """(N, H, W, C) feature maps -> (N, C, H, W): the image axes last, as ``ops.reference``'s 2-D loops want."""
+    """(N, H, W, C) feature maps -> (N, C, H, W): the image axes last, as ``arraymath.reference``'s 2-D loops want."""
     return np.moveaxis(maps, 3, 1)
 
 
