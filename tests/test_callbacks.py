@@ -1,4 +1,4 @@
-"""Callbacks: hook order, History, EarlyStopping, ModelCheckpoint, TerminateOnNaN."""
+"""Callbacks: hook order, History, EarlyStopping, ModelCheckpoint, TerminateOnNaN (more in test_callbacks_keras)."""
 
 from __future__ import annotations
 
@@ -126,49 +126,55 @@ def epochs_run(history):
 
 def test_early_stopping_patience_zero_keeps_training_while_improving():
     """Keras: an improving epoch never stops training, whatever the patience (the default is 0)."""
-    stop = EarlyStopping(monitor="score")
+    stop = EarlyStopping(monitor="score", mode="min")
     _, history = run([Script("score", [5, 4, 3, 2, 1, 0]), stop], epochs=6)
     assert epochs_run(history) == 6
     assert stop.stopped_epoch == 0
 
 
 def test_early_stopping_patience_zero_stops_at_first_non_improvement():
-    stop = EarlyStopping(monitor="score")
+    stop = EarlyStopping(monitor="score", mode="min")
     _, history = run([Script("score", [5, 4, 4, 2, 1, 0]), stop], epochs=6)
     assert epochs_run(history) == 3
     assert stop.stopped_epoch == 2
 
 
 def test_early_stopping_patience_counts_epochs_without_improvement():
-    stop = EarlyStopping(monitor="score", patience=2)
+    stop = EarlyStopping(monitor="score", mode="min", patience=2)
     _, history = run([Script("score", [5, 4, 4.5, 4.2, 3, 2]), stop], epochs=6)
     assert epochs_run(history) == 4  # best at epoch 1, then two epochs without improvement
     assert stop.stopped_epoch == 3 and stop.best == 4 and stop.best_epoch == 1
 
 
 def test_early_stopping_improvement_resets_patience():
-    stop = EarlyStopping(monitor="score", patience=2)
+    stop = EarlyStopping(monitor="score", mode="min", patience=2)
     _, history = run([Script("score", [5, 6, 4, 6, 3, 7, 8]), stop], epochs=7)
     assert epochs_run(history) == 7
 
 
 def test_early_stopping_min_delta():
-    stop = EarlyStopping(monitor="score", patience=1, min_delta=0.1)
+    stop = EarlyStopping(monitor="score", mode="min", patience=1, min_delta=0.1)
     _, history = run([Script("score", [5, 4.95, 4.9, 4.85, 4.8, 4.75]), stop], epochs=6)
     assert epochs_run(history) == 2
 
 
-@pytest.mark.parametrize("monitor", ["val_accuracy", "accuracy", "acc"])
+@pytest.mark.parametrize("monitor", ["val_accuracy", "accuracy"])
 def test_early_stopping_mode_auto_maximises_accuracy(monitor):
+    """"auto" follows the compiled metric of that name (with or without val_), as Keras does."""
     stop = EarlyStopping(monitor=monitor, patience=1)
-    assert stop.mode == "max"
     _, history = run([Script(monitor, [0.5, 0.6, 0.7, 0.65, 0.8, 0.9]), stop], epochs=6)
     assert epochs_run(history) == 4  # stops at the first drop, epoch 3
+    assert stop.mode == "auto" and stop.best == 0.7
+
+
+def test_early_stopping_mode_auto_refuses_a_name_it_cannot_judge():
+    with pytest.raises(ValueError, match=r"EarlyStopping callback received monitor=score, but convscope isn't able "
+                                         r"to automatically determine .* Pass `mode='max'`"):
+        run([Script("score", [1, 2, 3]), EarlyStopping(monitor="score")], epochs=3)
 
 
 def test_early_stopping_explicit_modes():
     assert EarlyStopping(monitor="val_accuracy", mode="min").mode == "min"
-    assert EarlyStopping(monitor="val_loss").mode == "min"
     stop = EarlyStopping(monitor="score", mode="max", patience=1)
     _, history = run([Script("score", [1, 2, 1, 3, 4, 5]), stop], epochs=6)
     assert epochs_run(history) == 3
@@ -178,7 +184,7 @@ def test_early_stopping_explicit_modes():
 
 def test_early_stopping_restore_best_weights():
     rec = Recorder()
-    stop = EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, restore_best_weights=True)
     model, history = run([Script("score", [5, 3, 4, 4, 1, 0]), rec, stop], epochs=6)
     assert epochs_run(history) == 4
     best = rec.weights[1]
@@ -189,7 +195,7 @@ def test_early_stopping_restore_best_weights():
 
 def test_early_stopping_without_restore_keeps_last_weights():
     rec = Recorder()
-    stop = EarlyStopping(monitor="score", patience=2)
+    stop = EarlyStopping(monitor="score", mode="min", patience=2)
     model, _ = run([Script("score", [5, 3, 4, 4, 1, 0]), stop, rec], epochs=6)
     for a, b in zip(model.get_weights(), rec.weights[-1]):
         np.testing.assert_array_equal(a, b)
@@ -197,19 +203,20 @@ def test_early_stopping_without_restore_keeps_last_weights():
 
 def test_early_stopping_baseline():
     """Epochs that do not beat the baseline count against the patience."""
-    stop = EarlyStopping(monitor="score", patience=2, baseline=2.0)
+    stop = EarlyStopping(monitor="score", mode="min", patience=2, baseline=2.0)
     _, history = run([Script("score", [5, 5, 5, 5, 5, 5]), stop], epochs=6)
     assert epochs_run(history) == 2
-    no_baseline = EarlyStopping(monitor="score", patience=2)
+    no_baseline = EarlyStopping(monitor="score", mode="min", patience=2)
     _, history = run([Script("score", [5, 5, 5, 5, 5, 5]), no_baseline], epochs=6)
     assert epochs_run(history) == 3
 
 
 def test_early_stopping_start_from_epoch():
     scores = [9, 9, 9, 4, 5, 6]
-    _, history = run([Script("score", scores), EarlyStopping(monitor="score", start_from_epoch=3)], epochs=6)
+    stop = EarlyStopping(monitor="score", mode="min", start_from_epoch=3)
+    _, history = run([Script("score", scores), stop], epochs=6)
     assert epochs_run(history) == 5  # epochs 0-2 ignored; best 4 at epoch 3, stop at epoch 4
-    _, history = run([Script("score", scores), EarlyStopping(monitor="score")], epochs=6)
+    _, history = run([Script("score", scores), EarlyStopping(monitor="score", mode="min")], epochs=6)
     assert epochs_run(history) == 2
 
 
@@ -222,18 +229,21 @@ def test_early_stopping_on_real_val_loss_that_cannot_move():
     assert len(set(history.history["val_loss"])) == 1
 
 
-def test_early_stopping_missing_monitor_does_nothing():
-    _, history = run([EarlyStopping(monitor="val_loss")], epochs=3)  # no validation data
+def test_early_stopping_missing_monitor_warns_and_does_nothing():
+    with pytest.warns(UserWarning, match="Early stopping conditioned on metric `val_loss` which is not available. "
+                                         "Available metrics are: ") as caught:
+        _, history = run([EarlyStopping(monitor="val_loss")], epochs=3)  # no validation data
     assert epochs_run(history) == 3
+    assert set(str(caught[0].message).rsplit(": ", 1)[1].split(",")) == {"accuracy", "loss"}
 
 
 def test_early_stopping_verbose_prints_the_epoch(capsys):
-    run([Script("score", [5, 4, 4, 4, 4, 4]), EarlyStopping(monitor="score", verbose=1)], epochs=6)
+    run([Script("score", [5, 4, 4, 4, 4, 4]), EarlyStopping(monitor="score", mode="min", verbose=1)], epochs=6)
     assert "Epoch 3: early stopping" in capsys.readouterr().out
 
 
 def test_early_stopping_state_resets_between_fits():
-    stop = EarlyStopping(monitor="score")
+    stop = EarlyStopping(monitor="score", mode="min")
     x, y = toy_data()
     model = toy_model()
     h1 = model.fit(x, y, epochs=4, verbose=0, callbacks=[Script("score", [3, 3, 3, 3]), stop])
@@ -276,7 +286,7 @@ def test_model_checkpoint_save_best_only(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             saves.append(os.path.getmtime(path) if path.exists() else None)
 
-    checkpoint = ModelCheckpoint(path, monitor="score", save_best_only=True)
+    checkpoint = ModelCheckpoint(path, monitor="score", mode="min", save_best_only=True)
     run([Script("score", [5, 3, 4, 2, 6, 7]), checkpoint, rec], epochs=6)
     loaded = convscope.load_model(path)
     for a, b in zip(loaded.get_weights(), rec.weights[3]):  # epoch 3 had the lowest score
@@ -300,15 +310,19 @@ def test_model_checkpoint_leaves_no_temporary_files(tmp_path):
 def test_model_checkpoint_verbose(tmp_path, capsys):
     path = tmp_path / "m.convscope"
     run([ModelCheckpoint(path, verbose=1)], epochs=1)
-    assert f"Epoch 1: saved model to {path}" in capsys.readouterr().out
+    assert capsys.readouterr().out == f"\nEpoch 1: saving model to {path}\n\nEpoch 1: finished saving model to {path}\n"
 
 
-def test_model_checkpoint_unsupported_options(tmp_path):
-    with pytest.raises(ValueError, match=r'only save_freq="epoch" is supported, received 10'):
-        ModelCheckpoint(tmp_path / "m.convscope", save_freq=10)
-    with pytest.raises(ValueError, match=r"save_weights_only=True is not supported"):
+def test_model_checkpoint_refused_options(tmp_path):
+    with pytest.raises(ValueError, match=r"unrecognized save_freq: 'batch'. Expected save_freq are 'epoch' or "
+                                         r"positive integer values"):
+        ModelCheckpoint(tmp_path / "m.convscope", save_freq="batch")
+    with pytest.raises(ValueError, match=r"save_weights_only=True.*must end in `.weights.h5`.*Received: filepath="):
         ModelCheckpoint(tmp_path / "m.convscope", save_weights_only=True)
-    with pytest.raises(ValueError, match=r'ModelCheckpoint: argument "mode"'):
+    with pytest.raises(ValueError, match=r"must end in `.keras` .*`.h5` .*`.convscope`.*Received: filepath=.*m.npz"):
+        ModelCheckpoint(tmp_path / "m.npz")
+    with pytest.raises(ValueError, match=r'ModelCheckpoint: argument "mode" must be "auto", "min" or "max", '
+                                         r"received 'best'"):
         ModelCheckpoint(tmp_path / "m.convscope", mode="best")
 
 

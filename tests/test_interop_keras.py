@@ -92,7 +92,9 @@ def test_functional_chain_with_every_option_predicts_as_keras(mixed_case):
 
 def test_load_model_and_summary_read_keras_files(capsys):
     model = convscope.load_model(FIXTURES / "mnist_convnet.keras")
-    assert isinstance(model, convscope.Sequential) and model.loss is None  # imported uncompiled
+    assert isinstance(model, convscope.Sequential)
+    assert type(model.loss).__name__ == "SparseCategoricalCrossentropy"  # compiled as the file's compile_config says
+    assert convscope.load_model(FIXTURES / "mnist_convnet.keras", compile=False).loss is None
     assert main(["summary", str(FIXTURES / "mnist_convnet.keras")]) == 0
     out = capsys.readouterr().out
     assert "conv2d_1 (Conv2D)" in out and "Total params: 34,826" in out

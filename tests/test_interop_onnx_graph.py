@@ -20,6 +20,10 @@ from convscope.layers.normalization import LayerNormalization
 from convscope.layers.preprocessing import Normalization
 from convscope.layers.resampling import UpSampling2D
 from convscope.layers.reshaping import Cropping2D, Permute, Reshape, ZeroPadding2D
+from convscope.layers.augmentation import (
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+)
+from convscope.layers.resizing import CenterCrop, Resizing
 
 onnx = pytest.importorskip("onnx", reason="onnx is the optional [interop] extra that writes ONNX graphs")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime (in the [test] extra) runs the exported graphs")
@@ -138,6 +142,19 @@ IMAGE_CASES = [
     ("rescaling", lambda: layers.Rescaling(2.0, offset=-1.0), 1.0),
     ("dropout", lambda: layers.Dropout(0.5), 1.0),
     ("gelu_tanh", lambda: layers.Activation(activations.GELU(approximate=True)), 2.0),
+    ("random_flip", lambda: RandomFlip(), 1.0),
+    ("random_rotation", lambda: RandomRotation(0.2), 1.0),
+    ("random_zoom", lambda: RandomZoom(0.2), 1.0),
+    ("random_translation", lambda: RandomTranslation(0.1, 0.2), 1.0),
+    ("random_contrast", lambda: RandomContrast(0.3), 1.0),
+    ("random_brightness", lambda: RandomBrightness(0.3), 1.0),
+    ("random_crop", lambda: RandomCrop(3, 4), 1.0),
+    ("center_crop", lambda: CenterCrop(3, 4), 1.0),
+    ("center_crop_smart_resize", lambda: CenterCrop(9, 4), 1.0),
+    ("resizing_bilinear", lambda: Resizing(9, 5), 1.0),
+    ("resizing_nearest", lambda: Resizing(4, 11, interpolation="nearest"), 1.0),
+    ("resizing_crop_aspect", lambda: Resizing(3, 6, crop_to_aspect_ratio=True), 1.0),
+    ("resizing_pad_aspect", lambda: Resizing(6, 3, pad_to_aspect_ratio=True, fill_value=0.5), 1.0),
 ] + [
     (f"activation_{act.name}", lambda act=act: layers.Activation(act.name), 4.0)
     for act in {id(a): a for a in vars(activations).values() if isinstance(a, activations.Activation)}.values()

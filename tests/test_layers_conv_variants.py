@@ -57,6 +57,9 @@ def randomized(layer, input_shape, seed=0):
                        ("kernel_initializer", "glorot_uniform"), ("bias_initializer", "zeros")]),
 ])
 def test_signature_is_kerass(cls, expected):
+    weights = {DepthwiseConv2D: ["depthwise"], SeparableConv2D: ["depthwise", "pointwise"]}.get(cls, ["kernel"])
+    expected = expected + [(f"{w}_regularizer", None) for w in [*weights, "bias", "activity"]] + [
+        (f"{w}_constraint", None) for w in [*weights, "bias"]]  # Keras's order after the initializers
     params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
     assert [(p.name, p.default) for p in params[:-1]] == expected
     assert params[-1].kind is inspect.Parameter.VAR_KEYWORD

@@ -75,10 +75,17 @@ def test_wrong_image_size(data):
         model.predict(np.zeros((2, 32, 32, 1), np.float32), verbose=0)
 
 
-def test_missing_channel_axis(data):
+def test_missing_channel_axis_is_added_as_keras_does(data):
+    """Keras 3 adds a missing trailing axis of size 1: (N, 28, 28) runs on a (28, 28, 1) input."""
     model = small_convnet()
-    with pytest.raises(ValueError, match=r"expected shape=\(None, 28, 28, 1\), found shape=\(2, 28, 28\)"):
-        model.predict(np.zeros((2, 28, 28), np.float32), verbose=0)
+    x = np.random.default_rng(0).random((2, 28, 28)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x[..., None], verbose=0))
+
+
+def test_a_wrong_size_without_the_channel_axis(data):
+    model = small_convnet()
+    with pytest.raises(ValueError, match=r"expected shape=\(None, 28, 28, 1\), found shape=\(2, 28, 27\)"):
+        model.predict(np.zeros((2, 28, 27), np.float32), verbose=0)
 
 
 def test_non_numeric_x():
@@ -249,7 +256,8 @@ def test_verbose_must_be_known(data):
 
 def test_callbacks_must_be_callbacks(data):
     x, _, y = data
-    with pytest.raises(TypeError, match=r"callbacks must be convscope Callback objects, received function"):
+    with pytest.raises(TypeError, match=r"callbacks must be convscope.callbacks.Callback objects \(or lists of them\), "
+                                        r"received an object of type function"):
         small_convnet().fit(x, y, verbose=0, callbacks=[lambda: None])
 
 

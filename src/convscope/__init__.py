@@ -13,13 +13,17 @@ The core needs NumPy alone; progress bars, images and plots are optional extras.
 
 __version__ = "0.1.0"
 
-from . import activations, backend, callbacks, config, datasets, initializers, layers, losses, metrics, optimizers, utils
+from . import (
+    activations, backend, callbacks, config, constraints, datasets, initializers, layers, losses, metrics, ops, optimizers,
+    regularizers, utils,
+)
 from .layers import Input
 from .models import LayerTrace, Model, Sequential
 from .saving import load_model
 from . import interop  # noqa: F401 -- registers the Keras and ONNX formats (NumPy-only until a file is used)
 
 __all__ = [
-    "Input", "LayerTrace", "Model", "Sequential", "activations", "backend", "callbacks", "config", "datasets",
-    "initializers", "layers", "load_model", "losses", "metrics", "models", "optimizers", "utils",
+    "Input", "LayerTrace", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints",
+    "datasets",
+    "initializers", "layers", "load_model", "losses", "metrics", "models", "ops", "optimizers", "regularizers", "utils",
 ]

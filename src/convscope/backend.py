@@ -25,6 +25,7 @@ _FLOAT_TYPES = ("float32", "float64")
 _floatx = "float32"
 _rng = np.random.default_rng()
 _allocator_tuned: bool | None = None
+_name_counts: dict[str, int] = {}
 
 
 def floatx() -> str:
@@ -96,3 +97,15 @@ def keep_freed_memory() -> bool:
             m_trim_threshold, m_mmap_threshold = -1, -3
             _allocator_tuned = mallopt(m_mmap_threshold, 32 * 2**20) == 1 and mallopt(m_trim_threshold, 2**30) == 1
     return _allocator_tuned
+
+
+def unique_name(prefix: str) -> str:
+    """Keras's automatic names: ``conv2d``, ``conv2d_1``, ``conv2d_2``, ... (counted per session)."""
+    count = _name_counts.get(prefix, 0)
+    _name_counts[prefix] = count + 1
+    return prefix if count == 0 else f"{prefix}_{count}"
+
+
+def clear_session() -> None:
+    """Start a new session, as ``keras.backend.clear_session``: automatic names count from zero again."""
+    _name_counts.clear()

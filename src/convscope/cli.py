@@ -212,7 +212,8 @@ def cmd_evaluate(args) -> int:
     _, (_, (x_test, y_test)) = load_dataset(args.dataset)
     x_test, y_test = runs.prepare(x_test, y_test)
     results = model.evaluate(x_test, _labels_for(model, y_test), batch_size=args.batch_size, verbose=0, return_dict=True)
-    print(f"{args.dataset} test set, {len(x_test)} images: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items()))
+    ordered = sorted(results.items(), key=lambda kv: kv[0] != "loss")  # the loss first, then the metrics
+    print(f"{args.dataset} test set, {len(x_test)} images: " + ", ".join(f"{k} {v:.4f}" for k, v in ordered))
     return 0
 
 

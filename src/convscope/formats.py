@@ -1,11 +1,15 @@
 """Which code reads and writes which file: the one place where a file's suffix picks its format.
 
-The engine (``Model.save``, ``Model.export_onnx``, ...) and the loaders look formats up
-here and import none of them, so the engine never depends on the tools built on it:
-``convscope.saving`` registers the native ``.convscope`` format (the default for every
-other suffix) and ``convscope.interop`` registers Keras's ``.keras`` / ``.h5`` files and
-the ONNX export when they are imported (``import convscope`` imports both; neither needs
-more than NumPy until a file is actually read or written).
+The engine (``Model.save``, ``Model.save_weights``, ``Model.export_onnx``, ...) and the loaders
+look formats up here and import none of them, so the engine never depends on the tools built on
+it: ``convscope.saving`` registers the native ``.convscope`` format and ``convscope.interop``
+registers Keras's ``.keras`` / ``.h5`` / ``.hdf5`` files, Keras's ``.weights.h5`` weights files and
+the ONNX export when they are imported (``import convscope`` imports both; neither needs more
+than NumPy until a file is actually read or written).
+
+``model.save(path)`` chooses by suffix, as Keras 3 does, and refuses a name with no registered
+suffix (a ValueError listing them); ``load_model`` reads any file no loader claims with the
+native reader, which says clearly when a file is not one of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import os
 
 _loaders: dict[str, object] = {}
+_savers: dict[str, object] = {}
 _exporters: dict[str, object] = {}
 _default: dict[str, object] = {}
 
@@ -23,26 +28,48 @@ def register_loader(suffixes, load) -> None:
         _loaders[suffix] = load
 
 
-def register_default(save, load) -> None:
-    """The native format: ``save(model, path)`` for every save, ``load`` for suffixes no one else claimed."""
-    _default.update(save=save, load=load)
+def register_saver(suffixes, save) -> None:
+    """``save(model, path)`` writes files whose name ends with one of ``suffixes`` (lower case)."""
+    for suffix in suffixes:
+        _savers[suffix] = save
+
+
+def register_default(save, load, suffix: str) -> None:
+    """The native format: ``save(model, path)`` for ``suffix``, ``load`` for suffixes no one else claimed."""
+    _default["load"] = load
+    register_saver((suffix,), save)
 
 
 def register_exporter(kind: str, export) -> None:
-    """``export(model, path)`` for ``model.save_keras`` ("keras") and ``model.export_onnx`` ("onnx")."""
+    """``export(model, path)`` for ``model.save_keras`` ("keras"), ``model.export_onnx`` ("onnx"),
+    ``model.save_weights`` ("weights"); ``export(model, path)`` that reads for ``model.load_weights``
+    ("load_weights")."""
     _exporters[kind] = export
 
 
-def loader_for(path):
+def _matching(table: dict, path):
     name = os.fspath(path).lower()
-    for suffix, load in _loaders.items():
+    # The longest suffix first: ".weights.h5" before ".h5".
+    for suffix in sorted(table, key=len, reverse=True):
         if name.endswith(suffix):
-            return load
-    return _default["load"]
+            return table[suffix]
+    return None
 
 
-def saver():
-    return _default["save"]
+def loader_for(path):
+    return _matching(_loaders, path) or _default["load"]
+
+
+def saver_for(path):
+    """The writer ``model.save(path)`` uses, or a ValueError naming the suffixes that have one."""
+    save = _matching(_savers, path)
+    if save is None:
+        raise ValueError(
+            f"Invalid filepath extension for saving: {os.fspath(path)!r}. Use one of "
+            f"{', '.join(sorted(_savers))} (.convscope: convscope's own file, with the optimizer's state; "
+            ".keras: a Keras 3 archive; .h5 / .hdf5: Keras's legacy HDF5 file)"
+        )
+    return save
 
 
 def exporter(kind: str):

@@ -13,14 +13,14 @@ is refused with a ``ModelFileError`` naming the layer and listing what is suppor
 
 * Sequential: the layers in order; the input shape from a leading InputLayer
   (``batch_shape`` in Keras 3, ``batch_input_shape`` in Keras 2) or ``build_input_shape``.
-* Functional ("Functional", Keras 2's "Model"): only a simple chain, one input, one
-  output, every layer fed by exactly the one before it (Keras 3 ``inbound_nodes``
-  ``[{"args": [tensor], "kwargs": {}}]``, Keras 2 ``[[[name, 0, 0, {}]]]``). Merging layers
-  (Add, Concatenate, ...) have registry entries but need functional graphs, not read yet.
+* Functional ("Functional", Keras 2's "Model") models, and models inside models, are read
+  by ``keras_graph``, which reads each of their layers with ``layer_from_config``.
 * Arguments that change the result and that convscope does not implement must have
   their neutral value (``REQUIRED_VALUES``: channels_last, no keepdims, no renorm, ...);
-  regularizers, constraints and initializers only matter for training from scratch
-  and are ignored (the weights come from the file).
+  initializers only matter for training from scratch and are ignored (the weights come
+  from the file). Regularizers and constraints (``kernel_regularizer``, ``gamma_constraint``,
+  every layer's ``activity_regularizer``, ...) are read and written in Keras's serialized
+  form, so that training a loaded model goes on as in Keras.
 * Layers compute in float32 or float64 (a ``mixed_float16`` / ``bfloat16`` policy is refused).
 
 ``keras_layer_config`` goes the other way, for ``save_keras``: the same argument names,
@@ -39,6 +39,10 @@ from ..layers import (
     Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer,
     LayerNormalization, LeakyReLU, Maximum, MaxPooling2D, Minimum, Multiply, Normalization, Permute, ReLU, Rescaling,
     Reshape, SeparableConv2D, Softmax, Subtract, UpSampling2D, ZeroPadding2D,
+)
+from ..layers import (
+    CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Resizing,
 )
 
 
@@ -74,6 +78,8 @@ class KerasMapping:
     def kwargs_from_keras(self, config: dict) -> dict:
         """The convscope constructor kwargs of a Keras layer config (name and trainable aside)."""
         kwargs = {ours: config[theirs] for theirs, ours in self.keras2_keys.items() if theirs in config}
+        if config.get("activity_regularizer") is not None:  # Keras's base-layer argument: any layer may set it
+            kwargs["activity_regularizer"] = config["activity_regularizer"]
         kwargs.update({key: config[key] for key in self.keys if key in config})
         return self.from_keras(kwargs) if self.from_keras else kwargs
 
@@ -85,24 +91,30 @@ def _unlisted_axis(kwargs: dict) -> dict:
 
 
 _POOLING = ("pool_size", "strides", "padding")
+# Keras's convolutions write activity_regularizer even when None; other layers only when set.
+_PENALTIES = ("kernel_regularizer", "bias_regularizer", "kernel_constraint", "bias_constraint")
+_CONV_PENALTIES = (*_PENALTIES, "activity_regularizer")
+_SCALE_SHIFT_PENALTIES = ("beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint")
 KERAS_MAPPINGS = {
     Activation: KerasMapping("Activation", "activation", ("activation",)),
     Add: KerasMapping("Add", "add", merges=True),
     Average: KerasMapping("Average", "average", merges=True),
     AveragePooling2D: KerasMapping("AveragePooling2D", "average_pooling2d", _POOLING, data_format=True),
     BatchNormalization: KerasMapping("BatchNormalization", "batch_normalization",
-                                     ("axis", "momentum", "epsilon", "center", "scale"), from_keras=_unlisted_axis),
+                                     ("axis", "momentum", "epsilon", "center", "scale", *_SCALE_SHIFT_PENALTIES),
+                                     from_keras=_unlisted_axis),
     Concatenate: KerasMapping("Concatenate", "concatenate", ("axis",), merges=True),
     Conv2D: KerasMapping("Conv2D", "conv2d", (
-        "filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "activation", "use_bias"),
-        data_format=True),
+        "filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "activation", "use_bias",
+        *_CONV_PENALTIES), data_format=True),
     Conv2DTranspose: KerasMapping("Conv2DTranspose", "conv2d_transpose", (
-        "filters", "kernel_size", "strides", "padding", "output_padding", "dilation_rate", "activation", "use_bias"),
-        data_format=True),
+        "filters", "kernel_size", "strides", "padding", "output_padding", "dilation_rate", "activation", "use_bias",
+        *_CONV_PENALTIES), data_format=True),
     Cropping2D: KerasMapping("Cropping2D", "cropping2d", ("cropping",), data_format=True),
-    Dense: KerasMapping("Dense", "dense", ("units", "activation", "use_bias")),
+    Dense: KerasMapping("Dense", "dense", ("units", "activation", "use_bias", *_PENALTIES)),
     DepthwiseConv2D: KerasMapping("DepthwiseConv2D", "depthwise_conv2d", (
-        "kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "activation", "use_bias"),
+        "kernel_size", "strides", "padding", "depth_multiplier", "dilation_rate", "activation", "use_bias",
+        "depthwise_regularizer", "bias_regularizer", "activity_regularizer", "depthwise_constraint", "bias_constraint"),
         data_format=True),
     Dropout: KerasMapping("Dropout", "dropout", ("rate", "noise_shape", "seed")),
     Flatten: KerasMapping("Flatten", "flatten", data_format=True),
@@ -110,7 +122,7 @@ KERAS_MAPPINGS = {
     GlobalMaxPooling2D: KerasMapping("GlobalMaxPooling2D", "global_max_pooling2d", data_format=True),
     InputLayer: KerasMapping("InputLayer", "input_layer", model_level=True),
     LayerNormalization: KerasMapping("LayerNormalization", "layer_normalization",
-                                     ("axis", "epsilon", "center", "scale", "rms_scaling")),
+                                     ("axis", "epsilon", "center", "scale", "rms_scaling", *_SCALE_SHIFT_PENALTIES)),
     LeakyReLU: KerasMapping("LeakyReLU", "leaky_re_lu", ("negative_slope",), keras2_keys={"alpha": "negative_slope"}),
     Maximum: KerasMapping("Maximum", "maximum", merges=True),
     MaxPooling2D: KerasMapping("MaxPooling2D", "max_pooling2d", _POOLING, data_format=True),
@@ -124,12 +136,30 @@ KERAS_MAPPINGS = {
     Rescaling: KerasMapping("Rescaling", "rescaling", ("scale", "offset")),
     Reshape: KerasMapping("Reshape", "reshape", ("target_shape",)),
     SeparableConv2D: KerasMapping("SeparableConv2D", "separable_conv2d", (
-        "filters", "kernel_size", "strides", "padding", "dilation_rate", "depth_multiplier", "activation", "use_bias"),
-        data_format=True),
+        "filters", "kernel_size", "strides", "padding", "dilation_rate", "depth_multiplier", "activation", "use_bias",
+        "depthwise_regularizer", "pointwise_regularizer", "bias_regularizer", "activity_regularizer",
+        "depthwise_constraint", "pointwise_constraint", "bias_constraint"), data_format=True),
     Softmax: KerasMapping("Softmax", "softmax", ("axis",)),
     Subtract: KerasMapping("Subtract", "subtract", merges=True),
     UpSampling2D: KerasMapping("UpSampling2D", "up_sampling2d", ("size", "interpolation"), data_format=True),
     ZeroPadding2D: KerasMapping("ZeroPadding2D", "zero_padding2d", ("padding",), data_format=True),
+    # Augmentation (identity at inference) and resizing layers: no weights; Keras writes every key below.
+    RandomFlip: KerasMapping("RandomFlip", "random_flip", ("mode", "seed"), data_format=True),
+    RandomRotation: KerasMapping("RandomRotation", "random_rotation", (
+        "factor", "fill_mode", "fill_value", "interpolation", "seed"), data_format=True),
+    RandomZoom: KerasMapping("RandomZoom", "random_zoom", (
+        "height_factor", "width_factor", "fill_mode", "fill_value", "interpolation", "seed"), data_format=True),
+    RandomTranslation: KerasMapping("RandomTranslation", "random_translation", (
+        "height_factor", "width_factor", "fill_mode", "fill_value", "interpolation", "seed"), data_format=True),
+    RandomContrast: KerasMapping("RandomContrast", "random_contrast", ("factor", "value_range", "seed"),
+                                 data_format=True),
+    RandomBrightness: KerasMapping("RandomBrightness", "random_brightness", ("factor", "value_range", "seed"),
+                                   data_format=True),
+    RandomCrop: KerasMapping("RandomCrop", "random_crop", ("height", "width", "seed"), data_format=True),
+    Resizing: KerasMapping("Resizing", "resizing", (
+        "height", "width", "interpolation", "crop_to_aspect_ratio", "pad_to_aspect_ratio", "fill_mode", "fill_value",
+        "antialias"), data_format=True),
+    CenterCrop: KerasMapping("CenterCrop", "center_crop", ("height", "width"), data_format=True),
 }
 """convscope layer class (exact type: a subclass may compute something else) -> its Keras 3 twin."""
 NOT_SUPPORTED: dict = {}
@@ -178,23 +208,20 @@ def architecture_from_config(config, source: str) -> KerasArchitecture:
     if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
         raise ModelFileError(f"{source}: the model config is not a Keras model description")
     kind, body = config.get("class_name"), config["config"]
-    _check_builtin(config, kind, source)
+    check_builtin(config, kind, source)
     specs = body.get("layers")
     if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
         raise ModelFileError(f"{source}: the model config has no list of layers")
-    if kind == "Sequential":
-        specs, input_shape = _sequential(specs, body, config, source)
-    elif kind in ("Functional", "Model"):
-        specs, input_shape = _chain(specs, body, source)
-    else:
-        raise ModelFileError(f"{source}: a Keras {kind!r} model; convscope reads Sequential and Functional models")
+    if kind != "Sequential":
+        raise ModelFileError(f"{source}: a Keras {kind!r} model; functional models are read by keras_graph")
+    specs, input_shape = _sequential(specs, body, config, source)
     name = body.get("name") if isinstance(body.get("name"), str) else None
     layers = [layer_from_config(spec, source) for spec in specs]
     for layer in layers:
         if KERAS_MAPPINGS[type(layer)].merges:
             raise ModelFileError(
                 f'{source}: layer "{layer.name}" ({type(layer).__name__}) merges several inputs; convscope reads '
-                "Keras Sequential models and single-input chains, not yet functional graphs"
+                "Keras Sequential models and single-input chains; a merge needs a functional model"
             )
     return KerasArchitecture(name, input_shape, layers)
 
@@ -204,6 +231,8 @@ def keras_layer_config(layer) -> dict:
     mapping = keras_mapping(layer)
     ours = layer.get_config()
     config = {"name": layer.name, "trainable": layer.trainable, "dtype": _dtype_of(layer)}
+    if ours.get("activity_regularizer") is not None:
+        config["activity_regularizer"] = ours["activity_regularizer"]
     config.update({key: ours[key] for key in mapping.keys})
     if mapping.data_format:
         config["data_format"] = "channels_last"
@@ -216,7 +245,7 @@ def _dtype_of(layer) -> str:
     return floats[0] if floats else backend.floatx()
 
 
-def _check_builtin(spec: dict, kind, source: str) -> None:
+def check_builtin(spec: dict, kind, source: str) -> None:
     """Refuse objects that Keras itself would import from a module or a registry named by the file."""
     module, registered = spec.get("module"), spec.get("registered_name")
     if not isinstance(kind, str):
@@ -232,109 +261,29 @@ def _check_builtin(spec: dict, kind, source: str) -> None:
 
 def _sequential(specs, body, config, source):
     if specs and specs[0].get("class_name") == INPUT_LAYER:
-        _check_builtin(specs[0], INPUT_LAYER, source)
-        return specs[1:], _input_shape(specs[0].get("config"), source)
+        check_builtin(specs[0], INPUT_LAYER, source)
+        return specs[1:], input_layer_shape(specs[0].get("config"), source)
     first = specs[0].get("config") if specs else None
     for candidate in (body.get("build_input_shape"), (config.get("build_config") or {}).get("input_shape")):
         if candidate is not None:
-            return specs, _shape(candidate, source)
+            return specs, batch_shape_sizes(candidate, source)
     if isinstance(first, dict) and ("batch_input_shape" in first or "batch_shape" in first):
-        return specs, _input_shape(first, source)  # Keras 2 put the input shape on the first layer
+        return specs, input_layer_shape(first, source)  # Keras 2 put the input shape on the first layer
     raise ModelFileError(f"{source}: the Sequential model declares no input shape")
 
 
-def _chain(specs, body, source):
-    """The layers of a functional model in order, when it is a single chain from its input to its output."""
-    by_name = {}
-    for spec in specs:
-        name = _spec_name(spec)
-        if not isinstance(name, str) or name in by_name:
-            raise ModelFileError(f"{source}: functional model layers need unique names, found {name!r}")
-        by_name[name] = spec
-    inputs, outputs = _endpoints(body.get("input_layers"), source), _endpoints(body.get("output_layers"), source)
-    if len(inputs) != 1 or len(outputs) != 1:
-        raise ModelFileError(
-            f"{source}: a functional model with {len(inputs)} inputs and {len(outputs)} outputs; "
-            "convscope reads single-input, single-output chains"
-        )
-    chain, name = [], outputs[0]
-    while name != inputs[0]:
-        spec = by_name.get(name)
-        if spec is None or len(chain) > len(specs):
-            raise ModelFileError(f"{source}: the functional model's layers do not lead from its input to its output")
-        chain.append(spec)
-        name = _only_parent(spec, source)
-    first = by_name[inputs[0]]
-    if first.get("class_name") != INPUT_LAYER:
-        raise ModelFileError(f"{source}: the functional model's input {inputs[0]!r} is not an InputLayer")
-    _check_builtin(first, INPUT_LAYER, source)
-    if len(chain) + 1 != len(specs):
-        unused = sorted(set(by_name) - {_spec_name(s) for s in chain} - {inputs[0]})
-        raise ModelFileError(
-            f"{source}: the functional model has branches or unused layers ({', '.join(unused)}); "
-            "convscope reads simple chains"
-        )
-    return chain[::-1], _input_shape(first.get("config"), source)
-
-
-def _endpoints(value, source) -> list:
-    """Layer names of ``input_layers`` / ``output_layers``: Keras 3 may write one ``[name, 0, 0]``, Keras 2 a list of them."""
-    if isinstance(value, list) and value and isinstance(value[0], str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, list) and v and isinstance(v[0], str) for v in value):
-        raise ModelFileError(f"{source}: malformed input_layers / output_layers: {str(value)[:200]}")
-    return [v[0] for v in value]
-
-
-def _only_parent(spec, source) -> str:
-    """The one layer feeding ``spec``: exactly one call, with one tensor and no keyword argument that matters."""
-    name, nodes = _spec_name(spec), spec.get("inbound_nodes")
-    if not isinstance(nodes, list) or len(nodes) != 1:
-        count = len(nodes) if isinstance(nodes, list) else "no"
-        raise ModelFileError(f'{source}: layer "{name}" is called {count} times; convscope reads simple chains')
-    parent, kwargs = _call_of(nodes[0])
-    if parent is None:
-        raise ModelFileError(f'{source}: layer "{name}" does not take exactly one input; convscope reads simple chains')
-    # Keras 3 records ``training=False`` / ``mask=None`` on plain calls; anything set beyond that changes the layer.
-    if not isinstance(kwargs, dict) or any(v is not None and (k, v) != ("training", False) for k, v in kwargs.items()):
-        raise ModelFileError(f'{source}: layer "{name}" is called with arguments {kwargs!r}; convscope reads plain calls')
-    return parent
-
-
-def _call_of(node) -> tuple:
-    """(name of the layer whose output a call reads, the call's keyword arguments); (None, {}) unless one tensor."""
-    history, kwargs = None, {}
-    if isinstance(node, dict):  # Keras 3: {"args": [{"class_name": "__keras_tensor__", ...}], "kwargs": {...}}
-        args, kwargs = node.get("args"), node.get("kwargs", {})
-        if isinstance(args, list) and len(args) == 1 and isinstance(args[0], dict):
-            tensor = args[0].get("config")
-            if args[0].get("class_name") == "__keras_tensor__" and isinstance(tensor, dict):
-                history = tensor.get("keras_history")
-    elif isinstance(node, list) and len(node) == 1 and isinstance(node[0], list):  # Keras 2: [[name, 0, 0, kwargs]]
-        history = node[0]
-        kwargs = history[3] if len(history) > 3 else {}
-    if isinstance(history, list) and history and isinstance(history[0], str):
-        return history[0], kwargs
-    return None, {}
-
-
-def _spec_name(spec: dict):
-    config = spec.get("config")
-    return spec.get("name", config.get("name") if isinstance(config, dict) else None)
-
-
-def _input_shape(config, source) -> tuple:
+def input_layer_shape(config, source) -> tuple:
     if not isinstance(config, dict):
         raise ModelFileError(f"{source}: malformed InputLayer config")
     for key in ("batch_shape", "batch_input_shape"):
         if config.get(key) is not None:
-            return _shape(config[key], source)
+            return batch_shape_sizes(config[key], source)
     if config.get("shape") is not None:
-        return _shape([None, *config["shape"]], source)
+        return batch_shape_sizes([None, *config["shape"]], source)
     raise ModelFileError(f"{source}: the InputLayer declares no shape")
 
 
-def _shape(value, source) -> tuple:
+def batch_shape_sizes(value, source) -> tuple:
     """A batch shape ``[None, d1, d2, ...]`` -> ``(d1, d2, ...)``, every size a positive int."""
     if (
         not isinstance(value, list)
@@ -359,7 +308,7 @@ def layer_from_config(spec: dict, source: str):
             f'{source}: layer "{name}" is a Lambda layer: it holds Python code, which convscope never runs '
             f"from a file. Supported layers: {SUPPORTED}"
         )
-    _check_builtin(spec, kind, source)
+    check_builtin(spec, kind, source)
     cls = KERAS_CLASSES.get(kind)
     if kind == INPUT_LAYER:
         raise ModelFileError(f"{where}: an InputLayer can only be a model's input, not one of its layers")

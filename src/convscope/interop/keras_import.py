@@ -1,19 +1,24 @@
-"""Keras files into convscope models: ``load_keras(path)`` and ``load_keras_weights(model, path)``.
+"""Keras files into convscope models: ``load_keras(path)``, ``load_keras_weights(model, path)``, ``load_weights``.
 
-* ``.keras`` (Keras 3): a zip of ``config.json`` (the architecture, read by
-  ``keras_config``), ``metadata.json`` and ``model.weights.h5`` (read by ``keras_weights``).
-* legacy ``.h5`` (Keras 2, or Keras 3's ``model.save("x.h5")``): HDF5 whose root attribute
-  ``model_config`` is the architecture's JSON and whose ``model_weights`` group holds the weights.
+* ``.keras`` (Keras 3): a zip of ``config.json`` (the architecture, read by ``keras_config`` for
+  a Sequential model and ``keras_graph`` for functional and nested ones, and the
+  ``compile_config``), ``metadata.json`` and ``model.weights.h5`` (read by ``keras_weights``).
+* legacy ``.h5`` / ``.hdf5`` (Keras 2, or Keras 3's ``model.save("x.h5")``): HDF5 whose root attributes
+  ``model_config`` and ``training_config`` are the architecture's and the compile configuration's
+  JSON and whose ``model_weights`` group holds the weights.
 * ``.weights.h5`` (Keras 3 ``save_weights``) holds no architecture: build the same model in
-  convscope and call ``load_keras_weights(model, path)`` (it also takes ``.keras`` and legacy ``.h5``).
+  convscope and call ``model.load_weights(path)`` (which also takes ``.keras`` and legacy ``.h5``).
+
+A loaded model is compiled as the file says (optimizer, loss, metrics, loss weights: see
+``compile_config``), so ``evaluate`` and ``fit`` work at once, as in Keras; ``compile=False`` skips it.
+The optimizer starts fresh (Keras's optimizer variables are not read).
 
 Everything in the file is data. Archive member names are all checked (no ``..``, absolute
 paths or drive letters) and only ``config.json`` and ``model.weights.h5`` are read, by
 name, after their declared sizes (and then the bytes actually inflated) are checked
 against limits; the architecture is checked layer by layer, and every weight's shape
-against it, before the model allocates anything. Imported models are not compiled (Keras's
-``compile_config`` names Python objects); call ``compile`` to train them. Every failure is a
-``ModelFileError`` saying what is wrong.
+against it, before the model allocates anything; weights are assigned only once all of them
+have been read and checked. Every failure is a ``ModelFileError`` saying what is wrong.
 """
 
 from __future__ import annotations
@@ -28,8 +33,14 @@ import zlib
 
 from .. import backend
 from ..errors import ModelFileError
+from ..layers import MODEL_CLASSES
+from ..saving import declared_parameters
+from .compile_config import compile_from_keras
 from .keras_config import architecture_from_config
-from .keras_weights import import_h5py, is_keras3_layout, read_keras3, read_legacy
+from .keras_graph import has_nested_model, model_spec_from_keras
+from .keras_weights import (
+    import_h5py, is_keras3_layout, read_keras3, read_keras3_model, read_legacy, read_legacy_model,
+)
 
 CONFIG_MEMBER = "config.json"
 WEIGHTS_MEMBER = "model.weights.h5"
@@ -45,23 +56,38 @@ _DAMAGED = (
 )
 
 
-def load_keras(path):
-    """The convscope ``Sequential`` equal to the Keras model saved at ``path`` (``.keras`` or legacy ``.h5``)."""
+def load_keras(path, compile: bool = True):
+    """The convscope model equal to the Keras model saved at ``path`` (``.keras`` or legacy ``.h5``), compiled
+    as the file says unless ``compile=False``: a ``Sequential`` for a Keras Sequential, else a functional ``Model``."""
     source = _check_exists(path)
     try:
         if _is_zip(path):
             config, weights = _read_archive(path, source)
-            return _build(config, source, lambda arch, shapes: _read_h5_bytes(weights, arch.layers, shapes, source))
-        h5py = import_h5py()
-        if not h5py.is_hdf5(path):
-            raise ModelFileError(f"{source} is not a Keras model file (neither a .keras zip archive nor HDF5)")
-        with h5py.File(path, "r") as f:
-            config = _legacy_config(f, source)
-            return _build(config, source, lambda arch, shapes: read_legacy(f, arch.layers, shapes, source))
+
+            def read(target, shapes=None):
+                h5py = import_h5py()
+                with h5py.File(io.BytesIO(weights), "r") as f:
+                    return read_keras3_model(f, target, source) if shapes is None else read_keras3(
+                        f, target.layers, shapes, source)
+
+            model = _build(config, source, read)
+            training = config.get("compile_config")
+        else:
+            h5py = import_h5py()
+            if not h5py.is_hdf5(path):
+                raise ModelFileError(f"{source} is not a Keras model file (neither a .keras zip archive nor HDF5)")
+            with h5py.File(path, "r") as f:
+                config = _legacy_config(f, source)
+                model = _build(config, source, lambda target, shapes=None: read_legacy_model(f, target, source)
+                               if shapes is None else read_legacy(f, target.layers, shapes, source))
+                training = _json_attribute(f, "training_config", source)
     except ModelFileError:
         raise
     except _DAMAGED as e:
         raise ModelFileError(f"{source} is damaged or truncated: {e}") from e
+    if compile:
+        compile_from_keras(model, training, source)
+    return model
 
 
 def load_keras_weights(model, path) -> None:
@@ -69,26 +95,39 @@ def load_keras_weights(model, path) -> None:
 
     Takes a ``.weights.h5`` (Keras 3 ``save_weights``), a ``.keras`` or a legacy ``.h5`` file. Layers
     are matched as Keras matches them: by class and position for Keras 3 files, by name for legacy ones.
+    Every count, shape and type is checked before any weight changes.
     """
     if not model.built:
         raise ValueError(f'load_keras_weights: model "{model.name}" has not been built; give it an Input first')
     source = _check_exists(path)
-    shapes = [{p.name.rsplit("/", 1)[-1]: p.value.shape for p in layer.parameters} for layer in model.layers]
     try:
+        h5py = import_h5py()
         if _is_zip(path):
-            arrays = _read_h5_bytes(_read_archive(path, source)[1], model.layers, shapes, source)
+            with h5py.File(io.BytesIO(_read_archive(path, source)[1]), "r") as f:
+                arrays = read_keras3_model(f, model, source)
         else:
-            h5py = import_h5py()
             if not h5py.is_hdf5(path):
                 raise ModelFileError(f"{source} is not a Keras weights file (not HDF5)")
             with h5py.File(path, "r") as f:
-                read = read_keras3 if is_keras3_layout(f) else read_legacy
-                arrays = read(f, model.layers, shapes, source)
+                read = read_keras3_model if is_keras3_layout(f) else read_legacy_model
+                arrays = read(f, model, source)
     except ModelFileError:
         raise
     except _DAMAGED as e:
         raise ModelFileError(f"{source} is damaged or truncated: {e}") from e
     model.set_weights(arrays)
+
+
+def load_weights(model, path) -> None:
+    """``model.load_weights(path)``: Keras 3's rule on names (``.keras``, ``.weights.h5``, legacy ``.h5`` /
+    ``.hdf5``; anything else is a ValueError), then ``load_keras_weights``."""
+    name = os.fspath(path)
+    if not name.endswith((".keras", ".weights.h5", ".h5", ".hdf5")):
+        raise ValueError(
+            f"File format not supported: filepath={name}. Keras 3 only supports V3 `.keras` files, "
+            "`.weights.h5` files, legacy H5 format files (`.h5` extension)"
+        )
+    load_keras_weights(model, path)
 
 
 def _check_exists(path) -> str:
@@ -147,31 +186,35 @@ def _parse_json(raw: bytes, source: str):
 
 
 def _legacy_config(f, source: str):
-    raw = f.attrs.get("model_config")
-    if raw is None:
+    if f.attrs.get("model_config") is None:
         if is_keras3_layout(f) or "layer_names" in f.attrs:
             raise ModelFileError(
                 f"{source} holds weights only, no architecture: build the same model in convscope and "
-                "call convscope.interop.load_keras_weights(model, path)"
+                "call model.load_weights(path) (convscope.interop.load_keras_weights(model, path))"
             )
         raise ModelFileError(f"{source} is HDF5 but not a Keras model file (no model_config)")
+    return _json_attribute(f, "model_config", source)
+
+
+def _json_attribute(f, key: str, source: str):
+    """The parsed JSON of the root attribute ``key``, None if absent."""
+    raw = f.attrs.get(key)
+    if raw is None:
+        return None
     try:
         raw = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     except (UnicodeEncodeError, TypeError, ValueError) as e:  # h5py hands undecodable bytes back as surrogates
-        raise ModelFileError(f"{source}: model_config is not UTF-8 text: {e}") from e
+        raise ModelFileError(f"{source}: {key} is not UTF-8 text: {e}") from e
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ModelFileError(f"{source}: model_config is {len(raw)} bytes, more than the {MAX_CONFIG_BYTES} allowed")
+        raise ModelFileError(f"{source}: {key} is {len(raw)} bytes, more than the {MAX_CONFIG_BYTES} allowed")
     return _parse_json(raw, source)
 
 
-def _read_h5_bytes(data: bytes, layers, shapes, source: str) -> list:
-    h5py = import_h5py()
-    with h5py.File(io.BytesIO(data), "r") as f:
-        return read_keras3(f, layers, shapes, source)
-
-
 def _build(config, source: str, read_weights):
-    """The model a config describes, with the weights ``read_weights(architecture, declared shapes)`` returns."""
+    """The model a config describes, with the weights ``read_weights`` returns: ``read_weights(model)`` reads them
+    for a built model, ``read_weights(architecture, declared shapes)`` for a flat Sequential before it is built."""
+    if not isinstance(config, dict) or config.get("class_name") != "Sequential" or has_nested_model(config):
+        return _build_graph(config, source, read_weights)
     from ..models import Sequential
 
     try:
@@ -189,6 +232,30 @@ def _build(config, source: str, read_weights):
         model.set_weights(arrays)
     except (TypeError, ValueError) as e:
         raise ModelFileError(f"{source}: {e}") from e
+    return model
+
+
+def _build_graph(config, source: str, read_weights):
+    """A functional model, or a model holding models: its sizes checked from the config before it is built."""
+    try:
+        spec = model_spec_from_keras(config, source)
+        declared = declared_parameters(spec)
+    except (AttributeError, TypeError, KeyError, ValueError, OverflowError, RecursionError) as e:
+        if isinstance(e, ModelFileError):
+            raise
+        raise ModelFileError(f"{source}: malformed model config: {e}") from e
+    total = sum(math.prod(shape) for _, shape in declared)
+    if total * 8 > MAX_WEIGHTS_BYTES:
+        raise ModelFileError(f"{source}: the model declares {total} weights, more than convscope loads")
+    # Building draws initial weights that the file's replace; loading must not move the global generator.
+    state = backend.get_rng_state()
+    try:
+        model = MODEL_CLASSES[spec["class_name"]].from_config(spec["config"])
+    except (AttributeError, TypeError, KeyError, ValueError, OverflowError) as e:
+        raise ModelFileError(f"{source}: {e}") from e
+    finally:
+        backend.set_rng_state(state)
+    model.set_weights(read_weights(model))
     return model
 
 

@@ -14,12 +14,21 @@ DepthwiseConv2D as (kh, kw, in, multiplier) and Conv2DTranspose as (kh, kw, out,
 * Legacy HDF5 (Keras 2, and Keras 3's ``model.save("x.h5")``): ``model_weights/<layer name>``
   (the file root for a weights-only file), whose attribute ``weight_names`` (split into
   ``weight_names0``, ``weight_names1``, ... when long) names each dataset, in the order above.
+  As in Keras, the layers that hold weights are matched in order (``layer_names``), not by name.
 
 Trust: only hard links inside the file are followed (no soft or external links), datasets
 must be stored in the file (not external or virtual), of a float type (an integer one for the
 registry's ``integer_weights``, Normalization's ``count``), of exactly the
 shape the model needs, and not expand more than ``MAX_EXPANSION`` times from the bytes
 stored; anything else is a ``ModelFileError``.
+
+Models inside models (Keras 3): a nested model's group is named after its class
+(``sequential``, ``functional``) and holds its own ``layers/...``; a functional model lists
+its InputLayers among its layers (``layers/input_layer``, no variables), a Sequential does
+not. In legacy files a nested model is one entry of ``model_weights`` holding all its weights,
+trainable ones first (Keras's ``layer.trainable_weights + layer.non_trainable_weights``).
+``write_keras3`` / ``write_legacy`` write these layouts; ``read_keras3_model`` /
+``read_legacy_model`` read them into a built model, every weight checked before any is returned.
 """
 
 from __future__ import annotations
@@ -40,17 +49,139 @@ def import_h5py():
     return h5py
 
 
-def keras_paths(layers) -> list[str]:
+def keras_paths(layers, prefix: str = "") -> list[str]:
     """Where Keras 3 stores each layer's variables: ``layers/conv2d``, ``layers/conv2d_1``, ...
 
     The registry's ``weights_path`` of the layer's class, numbered per class in model order; a
     ValueError for a layer with no Keras twin in the registry."""
     counts, paths = {}, []
     for layer in layers:
-        base = keras_mapping(layer).weights_path
-        paths.append(f"layers/{base}" if base not in counts else f"layers/{base}_{counts[base]}")
+        base = _class_path(layer)
+        paths.append(f"{prefix}layers/{base}" if base not in counts else f"{prefix}layers/{base}_{counts[base]}")
         counts[base] = counts.get(base, 0) + 1
     return paths
+
+
+def _class_path(layer) -> str:
+    from ..layers import InputLayer
+    from ..models import Model, Sequential
+
+    if isinstance(layer, Sequential):
+        return "sequential"
+    if isinstance(layer, Model):
+        if type(layer) is not Model:
+            raise ValueError(
+                f'Model "{layer.name}" is a subclass of Model ({type(layer).__name__}): Keras files hold '
+                "Sequential and functional models only"
+            )
+        return "functional"
+    if type(layer) is InputLayer:
+        return "input_layer"
+    return keras_mapping(layer).weights_path
+
+
+def keras3_groups(model) -> list[tuple[str, object]]:
+    """``(path, object)`` for ``model`` ("") and every layer inside it, nested models walked, in Keras's order.
+
+    The object's variables live at ``<path>/vars`` (the model's own, none, at ``vars``)."""
+    from ..models import Model
+
+    entries = [("", model)]
+
+    def walk(m, prefix):
+        for layer, path in zip(m.layers, keras_paths(m.layers, prefix)):
+            entries.append((path, layer))
+            if isinstance(layer, Model):
+                walk(layer, f"{path}/")
+
+    walk(model, "")
+    return entries
+
+
+def legacy_weights(layer) -> list:
+    """A layer's (or nested model's) parameters in the order legacy HDF5 files hold them: trainable ones first."""
+    trainable = layer.trainable_parameters
+    ids = {id(p) for p in trainable}
+    return trainable + [p for p in layer.parameters if id(p) not in ids]
+
+
+def write_keras3(root, model) -> None:
+    """Write ``model``'s weights into the HDF5 group ``root`` in Keras 3's layout (``layers/<path>/vars/<i>``)."""
+    from ..models import Model
+
+    for path, obj in keras3_groups(model):
+        group = root.create_group(f"{path}/vars" if path else "vars")
+        group.attrs["name"] = obj.name
+        if not isinstance(obj, Model):
+            for i, param in enumerate(obj.parameters):
+                group.create_dataset(str(i), data=param.value)
+
+
+def write_legacy(group, model, keras_version: str) -> None:
+    """Write ``model``'s weights into ``group`` as Keras's legacy HDF5 ``model_weights``: a group per layer
+    (its ``weight_names`` attribute lists the datasets, ``legacy_weights`` order), and the layers' names."""
+    from ..models import Model
+
+    group.attrs["layer_names"] = [layer.name.encode("utf8") for layer in model.layers]
+    group.attrs["backend"] = b"numpy"
+    group.attrs["keras_version"] = keras_version.encode("utf8")
+    for layer in [*model.layers, None]:
+        layer_group = group.create_group("top_level_model_weights" if layer is None else layer.name)
+        params = [] if layer is None else legacy_weights(layer)
+        # A parameter is named "<layer>/<weight>"; a nested model's are prefixed with the model's name, as in Keras.
+        prefix = f"{layer.name}/" if isinstance(layer, Model) else ""
+        names = [f"{prefix}{p.name}" for p in params]
+        # h5py cannot write an empty list of strings: Keras writes an empty float array there too.
+        layer_group.attrs["weight_names"] = [n.encode("utf8") for n in names] if names else []
+        for name, param in zip(names, params):
+            layer_group.create_dataset(name, data=param.value)
+
+
+def read_keras3_model(root, model, source: str) -> list:
+    """The weights of the built ``model`` (``model.parameters`` order) from a Keras 3 weights root."""
+    from ..models import Model
+
+    groups = keras3_groups(model)
+    slots = [(path, layer, _wanted(layer)) for path, layer in groups if not isinstance(layer, Model)]
+    containers = [path for path, obj in groups if isinstance(obj, Model)]
+    arrays = _read_slots(root, slots, containers, source)
+    by_param = {}
+    for (_, layer, _), values in zip(slots, _split(arrays, [len(s[2]) for s in slots])):
+        by_param.update({id(p): v for p, v in zip(layer.parameters, values)})
+    return [by_param[id(p)] for p in model.parameters]
+
+
+def read_legacy_model(root, model, source: str) -> list:
+    """The weights of the built ``model`` (``model.parameters`` order) from a legacy HDF5 file."""
+    entries = []
+    for layer in model.layers:
+        params = legacy_weights(layer)
+        entries.append((layer, [(_short(p), p.value.shape, _is_integer(p)) for p in params]))
+    arrays = _read_legacy_entries(root, entries, source)
+    by_param = {}
+    for (layer, _), values in zip(entries, _split(arrays, [len(e[1]) for e in entries])):
+        by_param.update({id(p): v for p, v in zip(legacy_weights(layer), values)})
+    return [by_param[id(p)] for p in model.parameters]
+
+
+def _wanted(layer) -> dict:
+    return {_short(p): p.value.shape for p in layer.parameters}
+
+
+def _short(param) -> str:
+    return param.name.rsplit("/", 1)[-1]
+
+
+def _is_integer(param) -> bool:
+    return param.value.dtype.kind in "iu"
+
+
+def _split(arrays: list, sizes: list) -> list:
+    out, start = [], 0
+    for size in sizes:
+        out.append(arrays[start:start + size])
+        start += size
+    return out
 
 
 def is_keras3_layout(root) -> bool:
@@ -59,9 +190,15 @@ def is_keras3_layout(root) -> bool:
 
 def read_keras3(root, layers, shapes: list[dict], source: str) -> list:
     """The weights of ``layers`` (``shapes``: each layer's ``{parameter: shape}``) from a Keras 3 weights root, in order."""
+    return _read_slots(root, list(zip(keras_paths(layers), layers, shapes)), [""], source)
+
+
+def _read_slots(root, slots, containers, source: str) -> list:
+    """The weights of each ``(path, layer, {parameter: shape})`` slot, in order; ``containers``: the paths of the
+    models holding them (a ``layers`` group under one of them that is no slot must hold no weights)."""
     h5py = import_h5py()
-    paths, arrays = keras_paths(layers), []
-    for layer, path, wanted in zip(layers, paths, shapes):
+    arrays = []
+    for path, layer, wanted in slots:
         vars_group = _get(h5py, root, f"{path}/vars", source)
         stored = len(vars_group) if isinstance(vars_group, h5py.Group) else 0
         if stored != len(wanted):
@@ -69,42 +206,66 @@ def read_keras3(root, layers, shapes: list[dict], source: str) -> list:
                 f'{source}: layer "{layer.name}" ({type(layer).__name__}) has {len(wanted)} weights, '
                 f"the file holds {stored} at {path}/vars"
             )
-        integer = keras_mapping(layer).integer_weights
+        integer = _integer_weights(layer)
         for i, (name, shape) in enumerate(wanted.items()):
             what = f'weight "{name}" of layer "{layer.name}"'
             arrays.append(_read(h5py, vars_group, str(i), shape, what, source, integer=name in integer))
-    known = {path.split("/", 1)[1] for path in paths}
+    known = {path for path, _, _ in slots} | set(containers)
     extra = [
-        name for name in _child_names(h5py, root, "layers", source)
-        if name not in known and _child_names(h5py, root, f"layers/{name}/vars", source)
+        f"{prefix}layers/{name}" for prefix in (f"{c}/" if c else "" for c in containers)
+        for name in _child_names(h5py, root, f"{prefix}layers", source)
+        if f"{prefix}layers/{name}" not in known and _child_names(h5py, root, f"{prefix}layers/{name}/vars", source)
     ]
     if extra:
-        raise ModelFileError(f"{source}: the file holds weights for layers the model does not have: {', '.join(extra)}")
+        names = ", ".join(e.split("/")[-1] if len(containers) == 1 else e for e in extra)
+        raise ModelFileError(f"{source}: the file holds weights for layers the model does not have: {names}")
     return arrays
+
+
+def _integer_weights(layer) -> tuple:
+    from ..layers import InputLayer
+
+    return () if type(layer) is InputLayer else keras_mapping(layer).integer_weights
 
 
 def read_legacy(root, layers, shapes: list[dict], source: str) -> list:
     """The weights of ``layers`` from a legacy HDF5 file: its ``model_weights`` group, or the root of a weights-only file."""
+    entries = []
+    for layer, wanted in zip(layers, shapes):
+        integer = keras_mapping(layer).integer_weights
+        entries.append((layer, [(name, shape, name in integer) for name, shape in wanted.items()]))
+    return _read_legacy_entries(root, entries, source)
+
+
+def _read_legacy_entries(root, entries, source: str) -> list:
+    """The weights of each ``(layer, [(parameter, shape, integer?)])`` entry, matched as Keras matches them: in
+    order, the model's layers that have weights against the file's layers (``layer_names``) that hold some."""
     h5py = import_h5py()
     if "model_weights" in root:
         root = _get(h5py, root, "model_weights", source)
-    arrays, names = [], {layer.name for layer in layers}
-    for layer, wanted in zip(layers, shapes):
-        group = _get(h5py, root, layer.name, source) if wanted else None
-        stored = _attribute_list(group, "weight_names") if isinstance(group, h5py.Group) else []
+    stored_layers = []
+    for name in _attribute_list(root, "layer_names"):
+        group = _get(h5py, root, name, source)
+        names = _attribute_list(group, "weight_names") if isinstance(group, h5py.Group) else []
+        if names:
+            stored_layers.append((name, group, names))
+    wanted_layers = [(layer, wanted) for layer, wanted in entries if wanted]
+    if len(stored_layers) != len(wanted_layers):
+        raise ModelFileError(
+            f"{source}: the model has {len(wanted_layers)} layers with weights "
+            f"({', '.join(layer.name for layer, _ in wanted_layers)}), the file holds weights for "
+            f"{len(stored_layers)} ({', '.join(name for name, _, _ in stored_layers)})"
+        )
+    arrays = []
+    for (layer, wanted), (stored_name, group, stored) in zip(wanted_layers, stored_layers):
         if len(stored) != len(wanted):
             raise ModelFileError(
                 f'{source}: layer "{layer.name}" ({type(layer).__name__}) has {len(wanted)} weights, '
-                f"the file holds {len(stored)} for it"
+                f'the file holds {len(stored)} for it (in its layer "{stored_name}")'
             )
-        integer = keras_mapping(layer).integer_weights
-        for stored_name, (name, shape) in zip(stored, wanted.items()):
+        for weight_name, (name, shape, integer) in zip(stored, wanted):
             what = f'weight "{name}" of layer "{layer.name}"'
-            arrays.append(_read(h5py, group, stored_name, shape, what, source, integer=name in integer))
-    for name in _attribute_list(root, "layer_names"):
-        group = _get(h5py, root, name, source)
-        if name not in names and isinstance(group, h5py.Group) and _attribute_list(group, "weight_names"):
-            raise ModelFileError(f'{source}: the file holds weights for a layer "{name}" the model does not have')
+            arrays.append(_read(h5py, group, weight_name, shape, what, source, integer=integer))
     return arrays
 
 

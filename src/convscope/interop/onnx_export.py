@@ -48,6 +48,13 @@ Layer by layer (the registry ``ONNX_EMITTERS``, keyed by exact class):
   ``rms_scaling``, built from ReduceMean, Sub, Mul, Sqrt, Reciprocal (``arraymath.normalization``).
 * Normalization -> Sub, Div by std = max(sqrt(variance), 1e-7) (``invert``: Mul, Add).
 * Rescaling -> Mul + Add. Dropout, InputLayer -> nothing (inference).
+* RandomFlip, RandomRotation, RandomZoom, RandomTranslation, RandomContrast, RandomBrightness ->
+  nothing (the identity at inference; a node fixed to training=True is refused). RandomCrop (at
+  inference the centred aspect-ratio window) and CenterCrop -> Slice, then Resize to the target
+  when the window differs from it; Resizing -> Pad (pad_to_aspect_ratio, constant fill_value) or
+  Slice (crop_to_aspect_ratio), then Resize to sizes (batch, channels from Shape, the target height
+  and width): bilinear as mode linear with half_pixel coordinates, nearest as half_pixel with
+  round_prefer_ceil (source row floor((i + 0.5) * in / out), as Keras).
 * Add / Subtract / Multiply -> chains of Add / Sub / Mul (convscope's summation order);
   Average -> Mean; Maximum / Minimum -> Max / Min; Concatenate -> Concat on the mapped axis.
 * Activations (``ACTIVATION_EMITTERS``, keyed by the activation's class): Relu, Sigmoid,
@@ -112,6 +119,10 @@ from ..layers import (
     Subtract,
     UpSampling2D,
     ZeroPadding2D,
+)
+from ..layers import (
+    CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+    RandomZoom, Resizing,
 )
 from ..models import Model, Sequential
 from ..saving import atomic_write
@@ -584,6 +595,71 @@ def _dropout(g, call):
     return call.x
 
 
+def _augmentation(what: str):
+    """A random augmentation layer: the identity at inference."""
+
+    def emit(g, call):
+        _check_inference(call, what)
+        return call.x
+
+    return emit
+
+
+def _resized(g, call, x, out_hw, interpolation):
+    """NCHW tensor ``x`` resized to ``out_hw`` as Keras's ops.image.resize (half-pixel, no antialias)."""
+    batch_channels = g.op("Slice", [g.op("Shape", [x], f"{call.name}/shape"), g.ints([0], f"{call.name}/zero"),
+                                    g.ints([2], f"{call.name}/two")], f"{call.name}/batch_channels")
+    sizes = g.op("Concat", [batch_channels, g.ints(list(out_hw), f"{call.name}/hw")], f"{call.name}/sizes", axis=0)
+    if interpolation == "nearest":
+        # round_prefer_ceil((i + 0.5) / scale - 0.5) = floor((i + 0.5) * in / out): Keras's source row.
+        attrs = {"mode": "nearest", "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_ceil"}
+    else:
+        attrs = {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}
+    return g.op("Resize", [x, "", "", sizes], f"{call.name}/resize", **attrs)
+
+
+def _window_then_resize(g, call, window, out_hw, interpolation="bilinear"):
+    """Slice the (top, left, height, width) ``window`` out of the input, then resize it to ``out_hw`` unless it
+    has that size already."""
+    top, left, height, width = window
+    _, h, w, _ = call.x.shape
+    x = g.get(call.x, NCHW)
+    if (top, left, height, width) != (0, 0, h, w):
+        x = g.op("Slice", [x, g.ints([top, left], f"{call.name}/starts"),
+                           g.ints([top + height, left + width], f"{call.name}/ends"),
+                           g.ints([2, 3], f"{call.name}/axes")], f"{call.name}/slice")
+    if (height, width) != tuple(out_hw):
+        x = _resized(g, call, x, out_hw, interpolation)
+    return _result(x, NCHW)
+
+
+def _random_crop(g, call):
+    _check_inference(call, "crops at a random place")
+    layer = call.layer
+    return _window_then_resize(g, call, layer.window(call.x.shape[1:3]), (layer.height, layer.width))
+
+
+def _center_crop(g, call):
+    layer = call.layer
+    return _window_then_resize(g, call, layer.window(call.x.shape[1:3]), (layer.height, layer.width))
+
+
+def _resizing(g, call):
+    layer = call.layer
+    target = (layer.height, layer.width)
+    if not layer.pad_to_aspect_ratio:
+        return _window_then_resize(g, call, layer.window(call.x.shape[1:3]), target, layer.interpolation)
+    x = g.get(call.x, NCHW)
+    top, left, h, w = layer.padding(call.x.shape[1:3])
+    if (top, left) != (0, 0):
+        pads = g.ints([0, 0, top, left, 0, 0, top, left], f"{call.name}/pads")
+        x = g.op("Pad", [x, pads, g.const(layer.fill_value, f"{call.name}/fill_value")], f"{call.name}/pad",
+                 mode="constant")
+    if (h, w) != target:
+        x = _resized(g, call, x, target, layer.interpolation)
+    return _result(x, NCHW)
+
+
 def _nested_model(g, call):
     return _walk(g, call.layer._graph_for(False), call.inputs, prefix=f"{call.name}/", training=call.training)
 
@@ -776,6 +852,15 @@ ONNX_EMITTERS = {
     ReLU: _relu_layer,
     LeakyReLU: _leaky_relu_layer,
     Softmax: _softmax_layer,
+    RandomFlip: _augmentation("flips images at random"),
+    RandomRotation: _augmentation("rotates images at random"),
+    RandomZoom: _augmentation("zooms images at random"),
+    RandomTranslation: _augmentation("shifts images at random"),
+    RandomContrast: _augmentation("changes contrast at random"),
+    RandomBrightness: _augmentation("changes brightness at random"),
+    RandomCrop: _random_crop,
+    CenterCrop: _center_crop,
+    Resizing: _resizing,
     Model: _nested_model,
     Sequential: _nested_model,
 }

@@ -1,11 +1,15 @@
 """Layers with explicit forward and backward passes (see ``layers.base`` for the contract)."""
 
 from .activation import Activation, LeakyReLU, ReLU, Softmax
+from .augmentation import (
+    RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+)
 from .base import ActivatedLayer, Layer, Parameter, clear_session
 from .conv import Conv2D
 from .conv_variants import Conv2DTranspose, DepthwiseConv2D, SeparableConv2D
 from .dense import Dense
 from .dropout import Dropout
+from .lambda_layer import Lambda
 from .merging import (
     Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add, average, concatenate, maximum, minimum,
     multiply, subtract,
@@ -22,6 +26,7 @@ from .pooling import (
 from .preprocessing import Normalization
 from .resampling import UpSampling2D
 from .rescaling import Rescaling
+from .resizing import CenterCrop, Resizing
 from .reshape import Flatten, Input, InputLayer
 from .reshaping import Cropping2D, Permute, Reshape, ZeroPadding2D
 
@@ -32,6 +37,8 @@ LAYER_CLASSES = {
         Cropping2D, Dense, DepthwiseConv2D, Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, InputLayer,
         LayerNormalization, LeakyReLU, Maximum, MaxPooling2D, Minimum, Multiply, Normalization, Permute, ReLU,
         Rescaling, Reshape, SeparableConv2D, Softmax, Subtract, UpSampling2D, ZeroPadding2D,
+        CenterCrop, RandomBrightness, RandomContrast, RandomCrop, RandomFlip, RandomRotation, RandomTranslation,
+        RandomZoom, Resizing,
     )
 }
 """The closed list of layer types a model file may name (the registry every layer-dispatching tool reads)."""
@@ -59,8 +66,17 @@ def deserialize(spec: dict) -> Layer:
 
 
 def serialize(layer: Layer) -> dict:
+    """``{"class_name", "config"}`` of a registered layer or model; a layer class of your own is refused, since a
+    file names only classes of the closed list (convscope never imports code named by a file)."""
+    config = layer.get_config()
     name = _SERIALIZED_NAMES.get(type(layer), type(layer).__name__)
-    return {"class_name": name, "config": layer.get_config()}
+    if LAYER_CLASSES.get(name) is not type(layer) and MODEL_CLASSES.get(name) is not type(layer):
+        raise TypeError(
+            f'Layer "{layer.name}" is of your own class {type(layer).__name__}, which a model file cannot name '
+            f"(it may hold only convscope's layers: {', '.join(sorted(LAYER_CLASSES))}); save the weights "
+            "(model.save_weights) and rebuild the model from its code"
+        )
+    return {"class_name": name, "config": config}
 
 
 __all__ = [
@@ -69,7 +85,9 @@ __all__ = [
     "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Input", "InputLayer", "Layer", "LayerNormalization", "LeakyReLU",
     "LAYER_CLASSES", "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "Normalization", "Parameter",
     "Permute", "ReLU", "Rescaling", "Reshape", "SeparableConv2D", "Softmax", "Subtract", "UpSampling2D",
-    "ZeroPadding2D", "add", "average", "concatenate", "maximum", "minimum", "multiply", "subtract",
-    "clear_session", "deserialize",
+    "ZeroPadding2D", "CenterCrop", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "Resizing", "add", "average", "concatenate", "maximum",
+    "minimum", "multiply", "subtract",
+    "Lambda", "clear_session", "deserialize",
     "serialize", "register_model_class", "MODEL_CLASSES",
 ]

@@ -18,29 +18,31 @@
   ``type(layer)(**layer.get_config())`` rebuilds the layer.
 
 Parameters are ``Parameter`` objects holding ``.value`` and ``.grad`` arrays.
+
+A layer of the user's own, as in Keras, defines ``build`` (creating weights with
+``add_weight``) and ``call`` written with ``convscope.ops`` and other layers; its
+``forward`` and ``backward`` then replay the calls ``call`` makes, recorded once per mode
+and input shape (the same graph engine as a subclassed ``Model``, which ``convscope.models``
+registers here with ``register_call_runner``).
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 
-from .. import activations, backend
+from .. import activations, backend, constraints, initializers, regularizers
 from .node import KerasTensor, Node, flatten_tensors, is_symbolic
 
-_name_counts: defaultdict[str, int] = defaultdict(int)
+_call_runner = None
 
 
-def unique_name(prefix: str) -> str:
-    """Keras's automatic names: ``conv2d``, ``conv2d_1``, ``conv2d_2``, ..."""
-    count = _name_counts[prefix]
-    _name_counts[prefix] += 1
-    return prefix if count == 0 else f"{prefix}_{count}"
+def register_call_runner(runner) -> None:
+    """The engine that runs layers defined by ``call`` (``convscope.models`` sets it: layers cannot import models)."""
+    global _call_runner
+    _call_runner = runner
 
 
-def clear_session() -> None:
-    """Restart automatic layer names from zero (as ``keras.backend.clear_session``)."""
-    _name_counts.clear()
+unique_name, clear_session = backend.unique_name, backend.clear_session
 
 
 def snake_case(name: str) -> str:
@@ -95,11 +97,15 @@ class Parameter:
     moving statistics); its ``grad`` stays zero.
     """
 
-    def __init__(self, value, name: str, trainable: bool = True):
+    def __init__(self, value, name: str, trainable: bool = True, regularizer=None, constraint=None):
         self.value = value
         self.grad = backend.xp.zeros_like(value)
         self.name = name
         self.trainable = trainable
+        # Training adds regularizer(value) to the loss (and its gradient to grad) and sets
+        # value[...] = constraint(value) after each optimizer step; None: nothing.
+        self.regularizer = regularizer
+        self.constraint = constraint
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -132,16 +138,39 @@ class Parameter:
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
 
 
+def _parameter_operator(function: str, reflected: bool = False):
+    def method(self, other):
+        from .operation import apply
+
+        return apply(function, other, self) if reflected else apply(function, self, other)
+
+    return method
+
+
+# A weight in arithmetic (``x @ self.w + self.b`` in a custom layer's call) is a convscope.ops call, as in Keras.
+for _dunder, _function in {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
+                           "pow": "power", "matmul": "matmul"}.items():
+    setattr(Parameter, f"__{_dunder}__", _parameter_operator(_function))
+    setattr(Parameter, f"__r{_dunder}__", _parameter_operator(_function, reflected=True))
+Parameter.__neg__ = lambda self: self * -1.0
+
+
 class Layer:
     """Base class: naming, building on first call, input checks, weights in Keras order."""
 
-    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None, input_dim=None):
+    is_input_layer = False
+
+    def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None, input_dim=None,
+                 activity_regularizer=None):
         if name is not None and (not isinstance(name, str) or not name):
             raise TypeError(f"{type(self).__name__}: argument \"name\" must be a non-empty string, received {name!r}")
         if not isinstance(trainable, bool):
             raise TypeError(f"{type(self).__name__}: argument \"trainable\" must be a bool, received {trainable!r}")
         self.declared_input_shape = _declared_input_shape(type(self).__name__, input_shape, input_dim)
         self.name = name or unique_name(snake_case(type(self).__name__))
+        # Keras's base-layer argument: training adds activity_regularizer(output) / batch size to the loss.
+        self.activity_regularizer = lookup(regularizers.get, activity_regularizer, "activity_regularizer",
+                                           f'{type(self).__name__} "{self.name}"')
         self._trainable = trainable
         self.built = False
         self.input_shape: tuple | None = None
@@ -160,27 +189,66 @@ class Layer:
         if not isinstance(value, bool):
             raise TypeError(f'{type(self).__name__} "{self.name}": "trainable" must be a bool, received {value!r}')
         self._trainable = value
+        for layer in self.sublayers:
+            layer.trainable = value
+
+    def __setattr__(self, name, value):
+        # A layer defined by call() owns the layers it keeps as attributes (or in lists), in assignment order.
+        if not name.startswith("_") and type(self).call is not Layer.call:
+            tracked = self.__dict__.setdefault("_tracked", [])
+            for item in value if isinstance(value, (list, tuple)) else [value]:
+                if isinstance(item, Layer) and item is not self and all(item is not t for t in tracked):
+                    tracked.append(item)
+        super().__setattr__(name, value)
+
+    @property
+    def sublayers(self) -> list:
+        """The layers this one keeps as attributes (a layer or model defined by ``call``), else none."""
+        return list(self.__dict__.get("_tracked", ()))
+
+    def _defines_call(self) -> bool:
+        return type(self).call is not Layer.call and type(self).forward is Layer.forward
 
     # -- the contract -------------------------------------------------------
     def build(self, input_shape) -> None:
         """Create parameters for ``input_shape`` ``(None, ...)``; the base creates none."""
         # Several inputs (merging layers): a list of shapes, as they were given.
         self.input_shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
-        self.output_shape = self.compute_output_shape(self.input_shape)
+        if not self._defines_call():  # call() may need the weights build() is about to create
+            self.output_shape = self.compute_output_shape(self.input_shape)
         self.built = True
 
+    def _build_for(self, input_shape) -> None:
+        """``build`` on first use; a layer defined by ``call`` then learns its output shape from tracing it."""
+        self.build(input_shape)
+        if self._defines_call():
+            self.input_shape = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else tuple(input_shape)
+            self.built = True
+            self.output_shape = self.compute_output_shape(self.input_shape)
+
     def compute_output_shape(self, input_shape) -> tuple:
+        if self._defines_call():
+            return _call_runner.output_shape(self, input_shape)
         return tuple(input_shape)
+
+    def call(self, inputs, training: bool = False):
+        """A layer of your own: its computation on KerasTensors, with convscope.ops and other layers (Keras's
+        ``call``); see the module docstring."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither forward() nor call()")
 
     def param_shapes(self, input_shape) -> dict:
         """``{name: shape}`` of the parameters ``build`` creates for ``input_shape``, in order; none here."""
         return {}
 
     def forward(self, x, training: bool = False):
-        raise NotImplementedError
+        if not self._defines_call():
+            raise NotImplementedError(f"{type(self).__name__} defines neither forward() nor call()")
+        return _call_runner.forward(self, x, training)
 
     def backward(self, dy, need_dx: bool = True):
-        raise NotImplementedError
+        if not self._defines_call():
+            raise NotImplementedError(f"{type(self).__name__} defines no backward()")
+        return _call_runner.backward(self, dy, need_dx)
 
     def forward_state(self):
         """What ``backward`` needs from the last ``forward`` (a shallow copy of the attributes), so that the
@@ -191,40 +259,89 @@ class Layer:
         vars(self).update(state)
 
     def get_config(self) -> dict:
-        return {"name": self.name, "trainable": self.trainable}
+        config = {"name": self.name, "trainable": self.trainable}
+        if self.activity_regularizer is not None:  # written only when set, as Keras does
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Layer":
         return cls(**config)
 
     # -- parameters -----------------------------------------------------------
-    def add_parameter(self, name: str, value, trainable: bool = True) -> Parameter:
-        param = Parameter(backend.cast(value), f"{self.name}/{name}", trainable)
+    def add_parameter(self, name: str, value, trainable: bool = True, regularizer=None, constraint=None) -> Parameter:
+        param = Parameter(backend.cast(value), f"{self.name}/{name}", trainable, regularizer, constraint)
         self._params.append(param)
         return param
 
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable: bool = True, regularizer=None,
+                   constraint=None, name: str | None = None, **keras_only) -> Parameter:
+        """Keras's ``add_weight`` for layers of your own: a ``Parameter`` of ``shape`` drawn from ``initializer``
+        (default ``"glorot_uniform"`` for floats, ``"zeros"`` otherwise, as Keras). ``autocast``,
+        ``aggregation`` and ``overwrite_with_gradient`` are accepted and have no effect here."""
+        owner = f'Layer "{self.name}"'
+        unknown = set(keras_only) - {"autocast", "aggregation", "overwrite_with_gradient"}
+        if unknown:
+            raise TypeError(f"{owner}: add_weight() got unexpected arguments {sorted(unknown)}")
+        shape = () if shape is None else tuple(int(d) for d in shape)
+        dtype = dtype or backend.floatx()
+        floating = backend.xp.issubdtype(backend.xp.dtype(dtype), backend.xp.floating)
+        init = lookup(initializers.get, initializer or ("glorot_uniform" if floating else "zeros"), "initializer",
+                      owner)
+        param = self.add_parameter(f"variable_{len(self._params)}" if name is None else name, init(shape, dtype),
+                                   trainable, lookup(regularizers.get, regularizer, "regularizer", owner),
+                                   lookup(constraints.get, constraint, "constraint", owner))
+        if param.value.dtype != backend.xp.dtype(dtype):  # add_parameter casts to floatx; keep an int weight int
+            param.value = param.value.astype(dtype)
+            param.grad = backend.xp.zeros_like(param.value)
+        return param
+
+    add_variable = add_weight
+
     @property
     def parameters(self) -> list[Parameter]:
-        """All parameters in Keras's weight order (trainable ones first, as created)."""
-        return list(self._params)
+        """All parameters in Keras's weight order (trainable ones first, as created), then its sublayers'."""
+        own = list(self._params)
+        for layer in self.sublayers:
+            own += [p for p in layer.parameters if all(p is not q for q in own)]
+        return own
 
     @property
     def trainable_parameters(self) -> list[Parameter]:
-        return [p for p in self._params if p.trainable and self.trainable]
+        if not self.trainable:
+            return []
+        own = [p for p in self._params if p.trainable]
+        for layer in self.sublayers:
+            own += [p for p in layer.trainable_parameters if all(p is not q for q in own)]
+        return own
+
+    @property
+    def weights(self) -> list[Parameter]:
+        return self.parameters
+
+    @property
+    def trainable_weights(self) -> list[Parameter]:
+        return self.trainable_parameters
+
+    @property
+    def non_trainable_weights(self) -> list[Parameter]:
+        trainable = {id(p) for p in self.trainable_parameters}
+        return [p for p in self.parameters if id(p) not in trainable]
 
     def count_params(self) -> int:
-        return int(sum(p.value.size for p in self._params))
+        return int(sum(p.value.size for p in self.parameters))
 
     def get_weights(self) -> list:
         """Copies of the parameter values in Keras's order (kernel, bias; gamma, beta, moving mean, moving variance)."""
-        return [p.value.copy() for p in self._params]
+        return [p.value.copy() for p in self.parameters]
 
     def set_weights(self, weights) -> None:
-        if len(weights) != len(self._params):
+        params = self.parameters
+        if len(weights) != len(params):
             raise ValueError(
-                f'Layer "{self.name}" expects {len(self._params)} weights, received {len(weights)}'
+                f'Layer "{self.name}" expects {len(params)} weights, received {len(weights)}'
             )
-        for param, w in zip(self._params, weights):
+        for param, w in zip(params, weights):
             w = backend.xp.asarray(w)
             if w.shape != param.value.shape:
                 raise ValueError(
@@ -233,7 +350,7 @@ class Layer:
             param.value = backend.cast(w, param.value.dtype).copy()
 
     def zero_grad(self) -> None:
-        for p in self._params:
+        for p in self.parameters:
             p.grad[...] = 0
 
     # -- calling --------------------------------------------------------------
@@ -266,7 +383,7 @@ class Layer:
             arrays = backend.xp.asarray(inputs)
             shape = (None, *arrays.shape[1:])
         if not self.built:
-            self.build(shape)
+            self._build_for(shape)
         for i, a in enumerate(arrays if isinstance(arrays, list) else [arrays]):
             self.check_input(a, i)
         return self.forward(arrays, training=bool(training))
@@ -282,7 +399,7 @@ class Layer:
         shapes = [t.shape for t in tensors]
         shape = shapes if as_list else shapes[0]
         if not self.built:
-            self.build(shape)
+            self._build_for(shape)
         else:
             for i, s in enumerate(shapes):
                 self.check_input_shape(s, i)

@@ -2,7 +2,8 @@
 
 Input (batch, height, width, channels) -> output (batch, out_h, out_w, filters).
 Parameters: ``kernel`` (kh, kw, channels // groups, filters), ``bias`` (filters,):
-one bias per filter, added to every cell of that filter's feature map.
+one bias per filter, added to every cell of that filter's feature map. Each may have a
+regularizer and a constraint (``MaxNorm(axis=[0, 1, 2])`` caps each filter's norm).
 
     z[n, oh, ow, f] = bias[f] + sum_{i, j, c} x_pad[n, oh*sh + i*dh, ow*sw + j*dw, c] * kernel[i, j, c, f]
     y = activation(z)                                     (element-wise)
@@ -20,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from .. import initializers
+from .. import constraints, initializers, regularizers
 from ..arraymath.conv import conv2d_backward, conv2d_forward
 from ..arraymath.shapes import normalize_padding, normalize_tuple, output_hw, paddings_2d
 from .base import ActivatedLayer, lookup, check_image_input, check_positive_int
@@ -41,9 +42,14 @@ class Conv2D(ActivatedLayer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(activation=activation, **kwargs)
+        super().__init__(activation=activation, activity_regularizer=activity_regularizer, **kwargs)
         owner = f'Conv2D "{self.name}"'
         self.filters = check_positive_int(filters, "filters", owner)
         self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", owner)
@@ -65,6 +71,10 @@ class Conv2D(ActivatedLayer):
         self.use_bias = use_bias
         self.kernel_initializer = lookup(initializers.get, kernel_initializer, "kernel_initializer", owner)
         self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", owner)
+        self.kernel_regularizer = lookup(regularizers.get, kernel_regularizer, "kernel_regularizer", owner)
+        self.bias_regularizer = lookup(regularizers.get, bias_regularizer, "bias_regularizer", owner)
+        self.kernel_constraint = lookup(constraints.get, kernel_constraint, "kernel_constraint", owner)
+        self.bias_constraint = lookup(constraints.get, bias_constraint, "bias_constraint", owner)
         self.kernel = self.bias = None
 
     def build(self, input_shape) -> None:
@@ -77,9 +87,11 @@ class Conv2D(ActivatedLayer):
             )
         super().build(input_shape)
         shapes = self.param_shapes(input_shape)
-        self.kernel = self.add_parameter("kernel", self.kernel_initializer(shapes["kernel"]))
+        self.kernel = self.add_parameter("kernel", self.kernel_initializer(shapes["kernel"]),
+                                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]))
+            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]),
+                                           regularizer=self.bias_regularizer, constraint=self.bias_constraint)
         # Padding depends only on the input size, so it is fixed once here rather than per batch.
         self.pads = paddings_2d(input_shape[1:3], self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
@@ -131,4 +143,10 @@ class Conv2D(ActivatedLayer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            # Keras's convolutions write it even when None (other layers only when set).
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }

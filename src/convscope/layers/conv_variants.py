@@ -28,6 +28,9 @@ Output size per axis (n input cells, ``k_eff = d*(k-1) + 1``):
   "same" -> n*s (output_padding None), else (n-1)*s + k_eff % 2 + output_padding.
 
 y = activation(z). Only ``data_format="channels_last"`` (the default, None) is supported.
+Every parameter may have a regularizer and a constraint (Keras's ``kernel_`` / ``depthwise_`` /
+``pointwise_`` / ``bias_regularizer`` and ``_constraint`` arguments), the output an
+``activity_regularizer``.
 
 Example:
     >>> DepthwiseConv2D(3, depth_multiplier=2)(np.zeros((8, 28, 28, 3), "float32")).shape
@@ -40,7 +43,7 @@ Example:
 
 from __future__ import annotations
 
-from .. import initializers
+from .. import constraints, initializers, regularizers
 from ..arraymath.conv import conv2d_backward, conv2d_forward
 from ..arraymath.depthwise import depthwise_conv2d_backward, depthwise_conv2d_forward
 from ..arraymath.conv_transpose import conv2d_transpose_backward, conv2d_transpose_forward, conv_transpose_geometry
@@ -53,7 +56,8 @@ _NO_PADS = ((0, 0), (0, 0))
 class _WindowConv(ActivatedLayer):
     """The arguments every 2-D convolution shares, checked once; subclasses add their own."""
 
-    def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias, **kwargs):
+    def __init__(self, kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                 bias_regularizer, bias_constraint, **kwargs):
         super().__init__(activation=activation, **kwargs)
         owner = self.owner
         self.kernel_size = normalize_tuple(kernel_size, 2, "kernel_size", owner)
@@ -64,10 +68,22 @@ class _WindowConv(ActivatedLayer):
         if not isinstance(use_bias, bool):
             raise TypeError(f'{owner}: argument "use_bias" must be a bool, received {use_bias!r}')
         self.use_bias = use_bias
+        self.bias_regularizer = self.regularizer_arg(bias_regularizer, "bias_regularizer")
+        self.bias_constraint = self.constraint_arg(bias_constraint, "bias_constraint")
 
     @property
     def owner(self) -> str:
         return f'{type(self).__name__} "{self.name}"'
+
+    def regularizer_arg(self, value, arg: str):
+        return lookup(regularizers.get, value, arg, self.owner)
+
+    def constraint_arg(self, value, arg: str):
+        return lookup(constraints.get, value, arg, self.owner)
+
+    def add_bias(self, shape) -> None:
+        self.bias = self.add_parameter("bias", self.bias_initializer(shape), regularizer=self.bias_regularizer,
+                                       constraint=self.bias_constraint)
 
     def window_output_hw(self, input_shape) -> tuple[int, int]:
         """(OH, OW) of the sliding window over ``input_shape``, refused when "valid" leaves nothing."""
@@ -91,6 +107,10 @@ class _WindowConv(ActivatedLayer):
             "data_format": self.data_format,
             "dilation_rate": list(self.dilation_rate),
             "use_bias": self.use_bias,
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            # Keras's convolutions write it even when None (other layers only when set).
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }
 
 
@@ -115,21 +135,30 @@ class DepthwiseConv2D(_WindowConv):
         use_bias=True,
         depthwise_initializer="glorot_uniform",
         bias_initializer="zeros",
+        depthwise_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        depthwise_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias, **kwargs)
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         bias_regularizer, bias_constraint, activity_regularizer=activity_regularizer, **kwargs)
         self.depth_multiplier = check_positive_int(depth_multiplier, "depth_multiplier", self.owner)
         self.depthwise_initializer = lookup(initializers.get, depthwise_initializer, "depthwise_initializer",
                                             self.owner)
         self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", self.owner)
+        self.depthwise_regularizer = self.regularizer_arg(depthwise_regularizer, "depthwise_regularizer")
+        self.depthwise_constraint = self.constraint_arg(depthwise_constraint, "depthwise_constraint")
         self.kernel = self.bias = None
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
         shapes = self.param_shapes(input_shape)
-        self.kernel = self.add_parameter("kernel", self.depthwise_initializer(shapes["kernel"]))
+        self.kernel = self.add_parameter("kernel", self.depthwise_initializer(shapes["kernel"]),
+                                         regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint)
         if self.use_bias:
-            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]))
+            self.add_bias(shapes["bias"])
         self.pads = paddings_2d(input_shape[1:3], self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
     def param_shapes(self, input_shape) -> dict:
@@ -163,6 +192,8 @@ class DepthwiseConv2D(_WindowConv):
             "depth_multiplier": self.depth_multiplier,
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
         }
 
 
@@ -191,26 +222,40 @@ class SeparableConv2D(_WindowConv):
         depthwise_initializer="glorot_uniform",
         pointwise_initializer="glorot_uniform",
         bias_initializer="zeros",
+        depthwise_regularizer=None,
+        pointwise_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        depthwise_constraint=None,
+        pointwise_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias, **kwargs)
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         bias_regularizer, bias_constraint, activity_regularizer=activity_regularizer, **kwargs)
         owner = self.owner
         self.filters = check_positive_int(filters, "filters", owner)
         self.depth_multiplier = check_positive_int(depth_multiplier, "depth_multiplier", owner)
         self.depthwise_initializer = lookup(initializers.get, depthwise_initializer, "depthwise_initializer", owner)
         self.pointwise_initializer = lookup(initializers.get, pointwise_initializer, "pointwise_initializer", owner)
         self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", owner)
+        self.depthwise_regularizer = self.regularizer_arg(depthwise_regularizer, "depthwise_regularizer")
+        self.pointwise_regularizer = self.regularizer_arg(pointwise_regularizer, "pointwise_regularizer")
+        self.depthwise_constraint = self.constraint_arg(depthwise_constraint, "depthwise_constraint")
+        self.pointwise_constraint = self.constraint_arg(pointwise_constraint, "pointwise_constraint")
         self.depthwise_kernel = self.pointwise_kernel = self.bias = None
 
     def build(self, input_shape) -> None:
         super().build(input_shape)
         shapes = self.param_shapes(input_shape)
-        self.depthwise_kernel = self.add_parameter("depthwise_kernel",
-                                                   self.depthwise_initializer(shapes["depthwise_kernel"]))
-        self.pointwise_kernel = self.add_parameter("pointwise_kernel",
-                                                   self.pointwise_initializer(shapes["pointwise_kernel"]))
+        self.depthwise_kernel = self.add_parameter(
+            "depthwise_kernel", self.depthwise_initializer(shapes["depthwise_kernel"]),
+            regularizer=self.depthwise_regularizer, constraint=self.depthwise_constraint)
+        self.pointwise_kernel = self.add_parameter(
+            "pointwise_kernel", self.pointwise_initializer(shapes["pointwise_kernel"]),
+            regularizer=self.pointwise_regularizer, constraint=self.pointwise_constraint)
         if self.use_bias:
-            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]))
+            self.add_bias(shapes["bias"])
         self.pads = paddings_2d(input_shape[1:3], self.kernel_size, self.strides, self.padding, self.dilation_rate)
 
     def param_shapes(self, input_shape) -> dict:
@@ -255,6 +300,10 @@ class SeparableConv2D(_WindowConv):
             "depthwise_initializer": initializers.serialize(self.depthwise_initializer),
             "pointwise_initializer": initializers.serialize(self.pointwise_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "depthwise_regularizer": regularizers.serialize(self.depthwise_regularizer),
+            "pointwise_regularizer": regularizers.serialize(self.pointwise_regularizer),
+            "depthwise_constraint": constraints.serialize(self.depthwise_constraint),
+            "pointwise_constraint": constraints.serialize(self.pointwise_constraint),
         }
 
 
@@ -287,9 +336,15 @@ class Conv2DTranspose(_WindowConv):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias, **kwargs)
+        super().__init__(kernel_size, strides, padding, data_format, dilation_rate, activation, use_bias,
+                         bias_regularizer, bias_constraint, activity_regularizer=activity_regularizer, **kwargs)
         owner = self.owner
         self.filters = check_positive_int(filters, "filters", owner)
         self.output_padding = None
@@ -309,6 +364,8 @@ class Conv2DTranspose(_WindowConv):
             )
         self.kernel_initializer = lookup(initializers.get, kernel_initializer, "kernel_initializer", owner)
         self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", owner)
+        self.kernel_regularizer = self.regularizer_arg(kernel_regularizer, "kernel_regularizer")
+        self.kernel_constraint = self.constraint_arg(kernel_constraint, "kernel_constraint")
         self.kernel = self.bias = None
 
     def geometry(self, input_shape):
@@ -319,9 +376,10 @@ class Conv2DTranspose(_WindowConv):
     def build(self, input_shape) -> None:
         super().build(input_shape)
         shapes = self.param_shapes(input_shape)
-        self.kernel = self.add_parameter("kernel", self.kernel_initializer(shapes["kernel"]))
+        self.kernel = self.add_parameter("kernel", self.kernel_initializer(shapes["kernel"]),
+                                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]))
+            self.add_bias(shapes["bias"])
         self.out_hw, self.pads = self.geometry(input_shape)
 
     def param_shapes(self, input_shape) -> dict:
@@ -355,4 +413,6 @@ class Conv2DTranspose(_WindowConv):
             "output_padding": None if self.output_padding is None else list(self.output_padding),
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
         }

@@ -2,7 +2,8 @@
 
 Input (batch, ..., in_features) -> output (batch, ..., units); like Keras, the
 product acts on the last axis, so a Dense on a (batch, h, w, c) map is a 1x1
-convolution. Parameters: ``kernel`` (in_features, units), ``bias`` (units,).
+convolution. Parameters: ``kernel`` (in_features, units), ``bias`` (units,), each with
+its optional regularizer and constraint (``convscope.regularizers`` / ``constraints``).
 
     z = x @ kernel + bias,   y = activation(z)
     dkernel = x^T @ dz,  dbias = sum of dz,  dx = dz @ kernel^T
@@ -14,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from .. import initializers
+from .. import constraints, initializers, regularizers
 from .base import ActivatedLayer, lookup, check_positive_int
 
 
@@ -28,9 +29,14 @@ class Dense(ActivatedLayer):
         use_bias=True,
         kernel_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        activity_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         **kwargs,
     ):
-        super().__init__(activation=activation, **kwargs)
+        super().__init__(activation=activation, activity_regularizer=activity_regularizer, **kwargs)
         owner = f'Dense "{self.name}"'
         self.units = check_positive_int(units, "units", owner)
         if not isinstance(use_bias, bool):
@@ -38,6 +44,10 @@ class Dense(ActivatedLayer):
         self.use_bias = use_bias
         self.kernel_initializer = lookup(initializers.get, kernel_initializer, "kernel_initializer", owner)
         self.bias_initializer = lookup(initializers.get, bias_initializer, "bias_initializer", owner)
+        self.kernel_regularizer = lookup(regularizers.get, kernel_regularizer, "kernel_regularizer", owner)
+        self.bias_regularizer = lookup(regularizers.get, bias_regularizer, "bias_regularizer", owner)
+        self.kernel_constraint = lookup(constraints.get, kernel_constraint, "kernel_constraint", owner)
+        self.bias_constraint = lookup(constraints.get, bias_constraint, "bias_constraint", owner)
         self.kernel = self.bias = None
 
     def build(self, input_shape) -> None:
@@ -48,9 +58,11 @@ class Dense(ActivatedLayer):
             )
         super().build(input_shape)
         shapes = self.param_shapes(input_shape)
-        self.kernel = self.add_parameter("kernel", self.kernel_initializer(shapes["kernel"]))
+        self.kernel = self.add_parameter("kernel", self.kernel_initializer(shapes["kernel"]),
+                                         regularizer=self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]))
+            self.bias = self.add_parameter("bias", self.bias_initializer(shapes["bias"]),
+                                           regularizer=self.bias_regularizer, constraint=self.bias_constraint)
 
     def param_shapes(self, input_shape) -> dict:
         """kernel (in_features, units) and bias (units,)."""
@@ -84,4 +96,8 @@ class Dense(ActivatedLayer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "kernel_constraint": constraints.serialize(self.kernel_constraint),
+            "bias_constraint": constraints.serialize(self.bias_constraint),
         }

@@ -12,9 +12,11 @@ describes the computation y = conv(x) without doing it. A model is the set of
 nodes between its input and output tensors; one layer called twice has two nodes
 and one set of weights.
 
-A KerasTensor holds no values, so array code on it (``x + y``, ``x[0]``,
-``np.mean(x)``) cannot be part of a model convscope differentiates: every such
-operation raises a ``TypeError`` that names it and the layer that made the tensor.
+Arithmetic on KerasTensors (``x + y``, ``2 * x``, ``x @ w``, ``x[:, 0]``, ``-x``,
+``x > 0``) records calls of ``convscope.ops`` functions (see ``layers.operation``),
+differentiated like layer calls. What a symbolic tensor cannot do is give values:
+``bool(x)``, ``len(x)``, iteration, ``float(x)`` and NumPy functions on it raise a
+``TypeError`` that names the operation and the layer that made the tensor.
 """
 
 from __future__ import annotations
@@ -47,8 +49,8 @@ class KerasTensor:
     def _refuse(self, operation: str):
         raise TypeError(
             f'{operation} on the output of layer "{self.node.layer.name}" ({self}): a symbolic tensor holds no '
-            "values, and convscope differentiates only layer calls. Use a layer for it (layers.Add, Subtract, "
-            "Multiply, Concatenate, Reshape, Permute, Activation, ...)"
+            "values yet. Write the computation with convscope.ops (ops.mean, ops.where, ...) or layers, which "
+            "the model differentiates"
         )
 
     def __bool__(self):
@@ -61,7 +63,7 @@ class KerasTensor:
         self._refuse("iteration")
 
     def __getitem__(self, key):
-        self._refuse(f"indexing [{key!r}]")
+        return _op("getitem", self, key=_static_key(self, key))
 
     def __array__(self, *args, **kwargs):
         self._refuse("conversion to a NumPy array")
@@ -79,6 +81,39 @@ class KerasTensor:
         self._refuse("int()")
 
 
+def _op(function: str, *args, **attrs):
+    from .operation import apply
+
+    return apply(function, *args, **attrs)
+
+
+def _static_key(tensor, key):
+    """An index made of ints, slices, None and Ellipsis (a tensor as an index has no values to index with)."""
+    parts = key if isinstance(key, tuple) else (key,)
+    for part in parts:
+        if not (part is None or part is Ellipsis or isinstance(part, (int, slice))) or isinstance(part, bool):
+            tensor._refuse(f"indexing with {type(part).__name__} {part!r} (only ints, slices, None and ...)")
+    return key
+
+
+def _operator(function: str, reflected: bool = False):
+    if reflected:
+        return lambda self, other: _op(function, other, self)
+    return lambda self, other: _op(function, self, other)
+
+
+for _dunder, _function in {
+    "add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide", "pow": "power", "matmul": "matmul",
+}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _operator(_function))
+    setattr(KerasTensor, f"__r{_dunder}__", _operator(_function, reflected=True))
+for _dunder, _function in {"lt": "less", "le": "less_equal", "gt": "greater", "ge": "greater_equal"}.items():
+    setattr(KerasTensor, f"__{_dunder}__", _operator(_function))
+KerasTensor.__neg__ = lambda self: _op("negative", self)
+KerasTensor.__abs__ = lambda self: _op("abs", self)
+KerasTensor.__pos__ = lambda self: self
+
+
 def _refusing(symbol: str):
     def method(self, *args):
         self._refuse(f'the "{symbol}" operator')
@@ -87,10 +122,7 @@ def _refusing(symbol: str):
 
 
 for _dunder, _symbol in {
-    "add": "+", "radd": "+", "sub": "-", "rsub": "-", "mul": "*", "rmul": "*", "truediv": "/", "rtruediv": "/",
-    "floordiv": "//", "rfloordiv": "//", "mod": "%", "pow": "**", "rpow": "**", "matmul": "@", "rmatmul": "@",
-    "neg": "unary -", "pos": "unary +", "abs": "abs", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
-    "and": "&", "or": "|", "xor": "^", "invert": "~",
+    "floordiv": "//", "rfloordiv": "//", "mod": "%", "and": "&", "or": "|", "xor": "^", "invert": "~",
 }.items():
     setattr(KerasTensor, f"__{_dunder}__", _refusing(_symbol))
 
@@ -123,7 +155,8 @@ class Node:
 
     @property
     def is_input(self) -> bool:
-        return not self.inputs
+        """A model input's node (an ``InputLayer``'s); an op with no tensor arguments also has no inputs."""
+        return self.layer.is_input_layer
 
     def __repr__(self) -> str:
         return f"<Node {self.layer.name} #{self.layer._inbound_nodes.index(self)}>"

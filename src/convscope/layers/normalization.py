@@ -22,6 +22,9 @@ or a list of ints, never the batch axis), the same in training and inference:
 Parameters in Keras's order: ``gamma`` (if scale or rms_scaling), ``beta`` (if center and not
 rms_scaling), both of the shape of the normalized axes. Backward in ``arraymath.normalization``.
 
+Both layers take Keras's ``gamma_regularizer``, ``beta_regularizer``, ``gamma_constraint`` and
+``beta_constraint`` (``convscope.regularizers`` / ``constraints``) for their trainable parameters.
+
 Example:
     >>> layer = LayerNormalization(axis=[1, 2, 3])
     >>> layer(np.zeros((8, 5, 5, 16), "float32")).shape, [p.shape for p in layer.parameters]
@@ -32,12 +35,36 @@ from __future__ import annotations
 
 import warnings
 
-from .. import backend, initializers
+from .. import backend, constraints, initializers, regularizers
 from ..arraymath.normalization import layer_norm_backward, layer_norm_forward
 from .base import Layer, lookup
 
 
-class BatchNormalization(Layer):
+class _ScaleShiftPenalties:
+    """The gamma / beta regularizer and constraint arguments both normalization layers share."""
+
+    def set_penalties(self, owner: str, gamma_regularizer, beta_regularizer, gamma_constraint, beta_constraint):
+        self.gamma_regularizer = lookup(regularizers.get, gamma_regularizer, "gamma_regularizer", owner)
+        self.beta_regularizer = lookup(regularizers.get, beta_regularizer, "beta_regularizer", owner)
+        self.gamma_constraint = lookup(constraints.get, gamma_constraint, "gamma_constraint", owner)
+        self.beta_constraint = lookup(constraints.get, beta_constraint, "beta_constraint", owner)
+
+    def penalties(self, name: str) -> dict:
+        """``add_parameter``'s regularizer and constraint for parameter ``name`` (none for moving statistics)."""
+        if name not in ("gamma", "beta"):
+            return {}
+        return {"regularizer": getattr(self, f"{name}_regularizer"), "constraint": getattr(self, f"{name}_constraint")}
+
+    def penalties_config(self) -> dict:
+        return {
+            "beta_regularizer": regularizers.serialize(self.beta_regularizer),
+            "gamma_regularizer": regularizers.serialize(self.gamma_regularizer),
+            "beta_constraint": constraints.serialize(self.beta_constraint),
+            "gamma_constraint": constraints.serialize(self.gamma_constraint),
+        }
+
+
+class BatchNormalization(_ScaleShiftPenalties, Layer):
     LOOP_REFERENCE = "convscope.arraymath.reference.batch_normalization_loops"
 
     def __init__(
@@ -51,6 +78,10 @@ class BatchNormalization(Layer):
         gamma_initializer="ones",
         moving_mean_initializer="zeros",
         moving_variance_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +105,7 @@ class BatchNormalization(Layer):
                 initializers.get, moving_variance_initializer, "moving_variance_initializer", owner
             ),
         }
+        self.set_penalties(owner, gamma_regularizer, beta_regularizer, gamma_constraint, beta_constraint)
         self.gamma = self.beta = self.moving_mean = self.moving_variance = None
 
     def build(self, input_shape) -> None:
@@ -82,7 +114,8 @@ class BatchNormalization(Layer):
         super().build(input_shape)
         for name, shape in self.param_shapes(input_shape).items():
             trainable = not name.startswith("moving_")
-            setattr(self, name, self.add_parameter(name, self.initializers[name](shape), trainable=trainable))
+            setattr(self, name, self.add_parameter(name, self.initializers[name](shape), trainable=trainable,
+                                                   **self.penalties(name)))
 
     def param_shapes(self, input_shape) -> dict:
         """gamma, beta (if scale / center), moving_mean, moving_variance: each (channels,), in Keras's order."""
@@ -129,10 +162,11 @@ class BatchNormalization(Layer):
             "center": self.center,
             "scale": self.scale,
             **{f"{k}_initializer": initializers.serialize(v) for k, v in self.initializers.items()},
+            **self.penalties_config(),
         }
 
 
-class LayerNormalization(Layer):
+class LayerNormalization(_ScaleShiftPenalties, Layer):
     LOOP_REFERENCE = "convscope.arraymath.reference_resample.layer_normalization_loops"
 
     def __init__(
@@ -143,6 +177,10 @@ class LayerNormalization(Layer):
         scale=True,
         beta_initializer="zeros",
         gamma_initializer="ones",
+        beta_regularizer=None,
+        gamma_regularizer=None,
+        beta_constraint=None,
+        gamma_constraint=None,
         *,
         rms_scaling=False,
         **kwargs,
@@ -171,6 +209,7 @@ class LayerNormalization(Layer):
         self.center, self.scale, self.rms_scaling = center, scale, rms_scaling
         self.gamma_initializer = lookup(initializers.get, gamma_initializer, "gamma_initializer", owner)
         self.beta_initializer = lookup(initializers.get, beta_initializer, "beta_initializer", owner)
+        self.set_penalties(owner, gamma_regularizer, beta_regularizer, gamma_constraint, beta_constraint)
         self.gamma = self.beta = None
 
     def _axes(self, input_shape) -> list:
@@ -213,9 +252,9 @@ class LayerNormalization(Layer):
         self.axis = self._axes(input_shape)
         super().build(input_shape)
         if "gamma" in shapes:
-            self.gamma = self.add_parameter("gamma", self.gamma_initializer(shapes["gamma"]))
+            self.gamma = self.add_parameter("gamma", self.gamma_initializer(shapes["gamma"]), **self.penalties("gamma"))
         if "beta" in shapes:
-            self.beta = self.add_parameter("beta", self.beta_initializer(shapes["beta"]))
+            self.beta = self.add_parameter("beta", self.beta_initializer(shapes["beta"]), **self.penalties("beta"))
 
     def _broadcast(self, param, x):
         if param is None:
@@ -255,4 +294,5 @@ class LayerNormalization(Layer):
             "rms_scaling": self.rms_scaling,
             "beta_initializer": initializers.serialize(self.beta_initializer),
             "gamma_initializer": initializers.serialize(self.gamma_initializer),
+            **self.penalties_config(),
         }

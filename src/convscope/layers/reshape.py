@@ -18,10 +18,11 @@ class InputLayer(Layer):
     """
 
     LOOP_REFERENCE = "none: it computes nothing; the model's input arrays pass through it unchanged"
+    is_input_layer = True
 
     def __init__(self, shape, dtype=None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(shape, (tuple, list)) or not shape or not all(
+        if not isinstance(shape, (tuple, list)) or not all(
             isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape
         ):
             raise ValueError(f'InputLayer "{self.name}": argument "shape" must be a tuple of positive ints, received {shape!r}')

@@ -2,19 +2,23 @@
 
 from .. import formats
 from ..layers import register_model_class
+from ..layers.base import register_call_runner
+from . import call_runner
 from .model import INFERENCE_SLICE, Model
 from .sequential import Sequential
 from .trace import LayerTrace
 
 register_model_class("Functional", Model)
 register_model_class("Sequential", Sequential)
+register_call_runner(call_runner)
 
 
 def load_model(path, compile: bool = True):
     """The model saved at ``path`` (``keras.models.load_model``); raises ``ModelFileError`` for anything
     damaged, foreign or unsafe. The file's suffix picks the reader (``convscope.formats``): Keras files
-    (``.keras``, ``.h5``) go to ``convscope.interop.load_keras`` (uncompiled), everything else to the
-    convscope reader (``convscope.saving``). ``convscope.load_model`` is this same function."""
+    (``.keras``, ``.h5``, ``.hdf5``) go to ``convscope.interop.load_keras``, everything else to the convscope
+    reader (``convscope.saving``); both compile the model as the file says unless ``compile=False``.
+    ``convscope.load_model`` is this same function."""
     return formats.loader_for(path)(path, compile=compile)
 
 

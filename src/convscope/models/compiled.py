@@ -11,6 +11,7 @@ name each part after its output: ``loss``, ``<output>_loss``, ``<output>_<metric
 from __future__ import annotations
 
 from .. import losses, metrics as metrics_module
+from .function_loss import FunctionLoss
 
 
 class OutputSpec:
@@ -52,12 +53,27 @@ def output_specs(owner: str, names: list, loss, loss_weights, metrics) -> list[O
     for name, item, weight, ms in zip(names, per_loss, per_weight, per_metrics):
         if isinstance(weight, bool) or not isinstance(weight, (int, float)):
             raise TypeError(f'{owner}: loss weight of output "{name}" must be a number, received {weight!r}')
-        loss_obj = None if item is None else losses.get(item)
+        loss_obj = None if item is None else _loss(item)
         ms = [] if ms is None else (ms if isinstance(ms, (list, tuple)) else [ms])
         if ms and loss_obj is None:
             raise ValueError(f'{owner}: output "{name}" has metrics but no loss')
         specs.append(OutputSpec(name, loss_obj, float(weight), [metrics_module.get(m, loss_obj) for m in ms]))
     return specs
+
+
+def _loss(item):
+    """A Loss from a name, config or Loss; a user's function of (y_true, y_pred), or a Loss subclass defining
+    ``call``, becomes a ``FunctionLoss`` (differentiated through its convscope.ops calls)."""
+    if isinstance(item, losses.Loss):
+        defines_call = any("call" in vars(c) for c in type(item).__mro__ if c is not losses.Loss and
+                           issubclass(c, losses.Loss) and c.__module__.split(".")[0] != "convscope")
+        return FunctionLoss(item.call, name=item.name) if defines_call else item
+    try:
+        return losses.get(item)
+    except (TypeError, ValueError):
+        if callable(item) and not isinstance(item, type):
+            return FunctionLoss(item)
+        raise
 
 
 def log_names(specs: list[OutputSpec]) -> list:
@@ -84,8 +100,11 @@ class Tally:
             metric.update(targets[k], predictions[k])
 
     def logs(self) -> dict:
+        """The running means so far (``{}`` before any batch, as Keras's logs of an epoch that ran none)."""
+        if not self.seen:
+            return {}
         logs = {"loss": self.total / self.seen}
         if len(self.specs) > 1:
             logs.update({f"{name}_loss": v / self.seen for name, v in self.parts.items()})
-        logs.update({key: metric.result() for _, metric, key in self.named})
+        logs.update({key: float(metric.result()) for _, metric, key in self.named})
         return logs

@@ -16,14 +16,34 @@ max pooling, see ``convscope.fusion``).
 
 Both passes take an optional ``record`` callback: ``Model.trace`` uses it to copy what
 each call received, produced and sent back, so inspection runs the same code as training.
+
+A layer with an ``activity_regularizer`` r adds r(y) / batch to the loss for each output y
+of each call (Keras 3's scaling): ``forward`` hands the value to the innermost
+``activity_penalties()`` block (nested models included) and, when a backward pass will
+follow, keeps dr/dy / batch on the tape, which ``backward`` adds to that call's dL/dy.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 
 from .. import backend, fusion
 from ..layers.node import KerasTensor
+
+
+_penalty_sinks: list = []
+
+
+@contextlib.contextmanager
+def activity_penalties():
+    """Collect the activity-regularization terms of every forward pass inside the block (a list of floats)."""
+    sink: list = []
+    _penalty_sinks.append(sink)
+    try:
+        yield sink
+    finally:
+        _penalty_sinks.pop()
 
 
 class GraphFunction:
@@ -159,6 +179,7 @@ class Plan:
                 readers = consumers[id(node.outputs[0])]
                 if (len(node.outputs) == 1 and len(readers) == 1 and id(node.outputs[0]) not in output_ids
                         and fusion.fusable(node.layer, readers[0].layer) and len(readers[0].inputs) == 1
+                        and getattr(node.layer, "activity_regularizer", None) is None
                         and readers[0].training == node.training):
                     fused_pools[id(readers[0])] = node
         fused_first = {id(first) for first in fused_pools.values()}
@@ -214,8 +235,16 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, p
         outs = out if len(step.outputs) > 1 else [out]
         for s, v in zip(step.outputs, outs):
             values[s] = v
+        regularizer = getattr(step.op, "activity_regularizer", None)
+        activity = None
+        if regularizer is not None and (keep_state or _penalty_sinks):
+            batch = max(len(outs[0]), 1) if outs[0].ndim else 1
+            if _penalty_sinks:
+                _penalty_sinks[-1].append(sum(float(regularizer(o)) for o in outs) / batch)
+            if keep_state:
+                activity = [regularizer.gradient(o) / batch for o in outs]
         if keep_state:
-            tape.append(step.op.forward_state())
+            tape.append((step.op.forward_state(), activity))
         if preactivations is not None:
             for k in step.produces:
                 preactivations[k] = getattr(step.op, "preactivation", None)
@@ -245,12 +274,15 @@ def backward(plan: Plan, tape, output_grads, from_preactivation=(), need_input_g
     for i in range(len(plan.steps) - 1, -1, -1):
         step = plan.steps[i]
         dz = preactivation_steps.get(id(step))
+        state, activity = tape[i]
         dys = [grads[s] for s in step.outputs]
+        if activity is not None:
+            dys = [g if d is None else d + g for d, g in zip(dys, activity)]
         for s in step.outputs:
             grads[s] = None
         if dz is None and all(d is None for d in dys):
             continue  # no loss depends on this call
-        step.op.restore_forward_state(tape[i])
+        step.op.restore_forward_state(state)
         need_dx = step.need_dx or need_input_grads
         if dz is not None:
             dx = step.op.backward_from_preactivation(dz, need_dx=need_dx)

@@ -27,15 +27,16 @@ or on an array (``model(x)``). ``trace(x, y)`` is the inspection door every tool
 
 from __future__ import annotations
 
+import contextlib
 import inspect
-import math
 import sys
 
 from .. import backend, formats, optimizers
-from ..callbacks import Callback, History, ProgbarLogger, format_logs
+from ..callbacks import CallbackList
 from ..layers import Layer, serialize
 from ..layers.base import snake_case, unique_name
 from ..layers.node import KerasTensor, flatten_tensors
+from ..layers.operation import tracing
 from . import compiled, data, graph as graph_module
 from .summary import summary_lines
 from .trace import trace_model
@@ -61,6 +62,8 @@ class Model(Layer):
         self.metrics: list = []
         self.stop_training = False
         self.history = None
+        # A callback resuming training (BackupAndRestore) sets the epoch fit starts from; fit clears it.
+        self._initial_epoch = None
         if (inputs is None) != (outputs is None):
             raise ValueError(f'Model "{self.name}": give both "inputs" and "outputs", or neither (a subclass with call())')
         if inputs is not None:
@@ -72,15 +75,6 @@ class Model(Layer):
             )
 
     # -- the graph -------------------------------------------------------------
-    def __setattr__(self, name, value):
-        # A subclass's layers are the ones it keeps as attributes (or in lists), in the order it assigned them.
-        if not name.startswith("_") and "_tracked" in vars(self):
-            items = value if isinstance(value, (list, tuple)) else [value]
-            for item in items:
-                if isinstance(item, Layer) and item is not self and all(item is not t for t in self._tracked):
-                    self._tracked.append(item)
-        super().__setattr__(name, value)
-
     def _set_graph(self, inputs, outputs) -> None:
         self._input_structure = data.structure_of(inputs)
         self._output_structure = data.structure_of(outputs)
@@ -117,7 +111,8 @@ class Model(Layer):
 
         inputs = [Input(shape=tuple(s[1:]), name=unique_name(f"{self.name}_input")) for s in shapes]
         kwargs = {"training": training} if "training" in inspect.signature(self.call).parameters else {}
-        outputs = self.call(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
+        with tracing():
+            outputs = self.call(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
         self._input_structure = ("single", None) if len(inputs) == 1 else ("list", None)
         self._output_structure = data.structure_of(outputs)
         for t in flatten_tensors(outputs):
@@ -347,16 +342,19 @@ class Model(Layer):
             return None
         if getattr(step.op, "activation", None) is None or step.op.activation.name != wanted:
             return None
+        if getattr(step.op, "activity_regularizer", None) is not None:
+            return None  # its penalty's gradient is on dL/dy, which the fused path skips
         slot = plan.output_slots[k]
         if plan.consumers[slot] or plan.output_slots.count(slot) > 1:
             return None  # other readers need dL/dy itself, which the fused gradient skips
         return loss.with_logits()
 
-    def _losses(self, plan, targets, outputs, preactivations, with_gradient: bool):
+    def _losses(self, plan, targets, outputs, preactivations, with_gradient: bool, sample_weights=None):
         """(total loss, {output: loss}, gradients per output, outputs whose gradient is dL/dz); ``preactivations``
-        as ``graph.forward`` fills it."""
+        as ``graph.forward`` fills it; ``sample_weights`` one array (or None) per output."""
         total, parts, grads, from_z = 0.0, {}, [], set()
-        for k, (spec, target, out) in enumerate(zip(self._specs, targets, outputs)):
+        weights = sample_weights or [None] * len(self._specs)
+        for k, (spec, target, out, w) in enumerate(zip(self._specs, targets, outputs, weights)):
             if spec.loss is None:
                 grads.append(None)
                 continue
@@ -364,115 +362,164 @@ class Model(Layer):
             source = preactivations[k] if fused else out
             loss = fused or spec.loss
             if with_gradient:
-                value, grad = loss.value_and_gradient(target, source)
+                value, grad = loss.value_and_gradient(target, source, sample_weight=w)
                 grads.append(grad if spec.weight == 1.0 else grad * spec.weight)
                 if fused:
                     from_z.add(k)
             else:
-                value = loss(target, source)
+                value = loss(target, source, sample_weight=w)
             parts[spec.name] = float(value)
             total += spec.weight * float(value)
         return total, parts, grads, from_z
 
-    def train_step(self, x, y):
-        """One optimizer step on one batch of checked arrays; returns (loss, predictions)."""
+    def train_step(self, x, y, sample_weight=None):
+        """One optimizer step on one batch of checked arrays; returns ``(loss, predictions)``.
+
+        loss = sum_k w_k * loss_k(y_k, f_k(x), sample_weight_k) + sum_p penalty_p(p), the second sum over the
+        trainable parameters with a ``regularizer`` (Keras reports it as part of the loss). Each such parameter's
+        ``grad`` gains the penalty's gradient before the optimizer's update; after it, every trainable parameter
+        with a ``constraint`` is projected, ``value[...] = constraint(value)``, as Keras's optimizer does.
+        ``sample_weight``: None, or one ``(n,)`` array (or None) per output.
+        """
         xs = [backend.cast(a) for a in (x if isinstance(x, list) else [x])]
         ys = y if isinstance(y, list) else [y]
         plan = self._graph_for(True, [(None, *a.shape[1:]) for a in xs]).plan(fuse=True)
         preactivations = {}
-        outs, tape = graph_module.forward(plan, xs, training=True, keep_state=True, preactivations=preactivations)
-        total, parts, grads, from_z = self._losses(plan, ys, outs, preactivations, with_gradient=True)
+        with graph_module.activity_penalties() as activity:
+            outs, tape = graph_module.forward(plan, xs, training=True, keep_state=True, preactivations=preactivations)
+        total, parts, grads, from_z = self._losses(plan, ys, outs, preactivations, with_gradient=True,
+                                                   **_weights_keyword(sample_weight))
+        total += sum(activity)
         self.zero_grad()
         graph_module.backward(plan, tape, grads, from_z)  # nothing uses dL/dx of the data
-        self.optimizer.apply(self.trainable_parameters)
+        params = self.trainable_parameters
+        total += _penalty(params, with_gradient=True)
+        self.optimizer.apply(params)
+        for p in params:
+            if p.constraint is not None:
+                p.value[...] = p.constraint(p.value)
         self._last_parts = parts
         return total, (outs[0] if len(outs) == 1 else outs)
 
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", validation_split=0.0,
-            validation_data=None, shuffle=True, callbacks=None, initial_epoch=0) -> History:
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1):
+        """Train for ``epochs - initial_epoch`` epochs; Keras 3's arguments and meaning. Returns the ``History``.
+
+        * ``x`` / ``y``: arrays or nested lists (one per input / output, or dicts by name), a
+          ``convscope.utils.PyDataset`` or a generator of ``(x, y)`` / ``(x, y, sample_weight)`` batches
+          (then ``y`` and ``sample_weight`` stay None). ``batch_size`` for arrays: 32 unless given, or
+          ``ceil(n / steps_per_epoch)`` when only that is.
+        * ``sample_weight``: one weight per sample, ``(n,)``, multiplying each sample's loss (or one array
+          per output, as a list or dict). ``class_weight``: ``{class: weight}``, each sample weighing its
+          label's weight (single-output models only). Compiled metrics are not weighted, as in Keras 3.
+        * ``steps_per_epoch``: batches per epoch, the next epoch going on where the last stopped; an epoch
+          that reaches the end of the data stops short (see ``models.data.EpochIterator``).
+        * ``validation_split``: the last fraction of the arrays, before shuffling, is validation data;
+          ``validation_data``: ``(x_val, y_val)``, ``(x_val, y_val, val_sample_weight)``, a PyDataset or a
+          generator (it wins over ``validation_split``), evaluated in batches of ``validation_batch_size``
+          (else ``batch_size``), ``validation_steps`` of them, after every ``validation_freq``-th epoch
+          (an int, or a list of the 1-based epochs), giving the ``val_*`` logs.
+        * ``callbacks`` see every hook with Keras's logs; validation fires ``on_test_*`` on them.
+          ``initial_epoch``: the first epoch's index (a callback resuming training may set the model's
+          ``_initial_epoch`` in ``on_train_begin`` instead).
+        """
         self._require_compiled("fit")
-        _check_count(batch_size, "batch_size", 1)
+        for arg, value in (("batch_size", batch_size), ("steps_per_epoch", steps_per_epoch),
+                           ("validation_steps", validation_steps), ("validation_batch_size", validation_batch_size)):
+            if value is not None:
+                _check_count(value, arg, 1)
         _check_count(epochs, "epochs", 0)
         _check_count(initial_epoch, "initial_epoch", 0)
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) or not 0 <= validation_split < 1:
             raise ValueError(f'fit: argument "validation_split" must be a number in [0, 1), received {validation_split!r}')
-        xs = self._inputs(x)
-        self._require_compiled("fit")
-        ys = self._targets(y, len(xs[0]))
-        val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError('fit: argument "validation_data" must be a tuple (x_val, y_val)')
-            xv = self._inputs(validation_data[0], "x_val")
-            val = (xv, self._targets(validation_data[1], len(xv[0]), "x_val", "y_val"))
-        elif validation_split:
-            n = len(xs[0])
-            split = int(n * (1 - validation_split))
-            if split == 0 or split == n:
-                raise ValueError(f"fit: validation_split={validation_split} leaves no training or no validation samples out of {n}")
-            val = ([a[split:] for a in xs], [None if t is None else t[split:] for t in ys])
-            xs, ys = [a[:split] for a in xs], [None if t is None else t[:split] for t in ys]
+        if shuffle not in (True, False, "batch"):
+            raise ValueError(f'fit: argument "shuffle" must be True, False or "batch", received {shuffle!r}')
+        _check_validation_freq(validation_freq)
         verbose = _resolve_verbose(verbose)
-        history = History()
-        cbs = ([ProgbarLogger(verbose)] if verbose else []) + list(callbacks or []) + [history]
-        steps = math.ceil(len(xs[0]) / batch_size)
-        for cb in cbs:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"fit: callbacks must be convscope Callback objects, received {type(cb).__name__}")
-            cb.set_model(self)
-            cb.set_params({"epochs": epochs, "steps": steps, "verbose": verbose})
+        val_batch_size = validation_batch_size or batch_size
+        if validation_split and validation_data is None:
+            train_parts, val_parts = data.split_for_validation(self, x, y, sample_weight, class_weight,
+                                                               validation_split)
+            train = data.array_batches(train_parts, batch_size, steps_per_epoch, shuffle)
+            val = data.array_batches(val_parts, val_batch_size, validation_steps, False)
+        else:
+            train = data.batch_source(self, x, y, sample_weight, class_weight, batch_size, shuffle, steps_per_epoch)
+            val = None if validation_data is None else \
+                data.validation_source(self, validation_data, val_batch_size, validation_steps)
+        batches = data.EpochIterator(train, steps_per_epoch)
+        val_batches = None if val is None else data.EpochIterator(val, validation_steps)
+        cbs = _callback_list(self, callbacks, verbose, epochs, batches.num_batches, add_history=True)
         self.stop_training = False
-        _each(cbs, "on_train_begin")
-        for epoch in range(initial_epoch, epochs):
-            _each(cbs, "on_epoch_begin", epoch)
-            logs = self._train_epoch(xs, ys, batch_size, shuffle, cbs)
-            if val is not None and not self.stop_training:
-                val_logs = self._evaluate_arrays(*val, batch_size)
-                logs.update({f"val_{k}": v for k, v in val_logs.items()})
-            _each(cbs, "on_epoch_end", epoch, logs)
-            if self.stop_training:
+        cbs.on_train_begin()
+        first = self._initial_epoch if self._initial_epoch is not None else initial_epoch
+        logs = {}
+        for epoch in range(first, epochs):
+            cbs.on_epoch_begin(epoch)
+            logs = self._train_epoch(batches, cbs)
+            if val_batches is not None and _should_validate(epoch, validation_freq):
+                val_batches.reset()
+                logs.update({f"val_{k}": v for k, v in self._evaluate_batches(val_batches, cbs).items()})
+            cbs.on_epoch_end(epoch, logs)
+            if self.stop_training or batches.exhausted:
                 break
-        _each(cbs, "on_train_end")
-        self.history = history
-        return history
+        self._initial_epoch = None
+        cbs.on_train_end(logs)
+        return self.history
 
-    def _train_epoch(self, xs, ys, batch_size, shuffle, cbs) -> dict:
-        n = len(xs[0])
-        order = backend.global_rng().permutation(n) if shuffle else None
-        tally, logs = compiled.Tally(self._specs), {}
-        for step in range(math.ceil(n / batch_size)):
-            _each(cbs, "on_train_batch_begin", step)
-            batch = slice(step * batch_size, (step + 1) * batch_size)
-            idx = batch if order is None else order[batch]
-            xb = [a[idx] for a in xs]
-            yb = [None if t is None else t[idx] for t in ys]
-            value, y_pred = self.train_step(xb, yb)
-            tally.add(value, self._last_parts, yb, y_pred if len(self._specs) > 1 else [y_pred], len(xb[0]))
-            logs = tally.logs()
-            _each(cbs, "on_train_batch_end", step, logs)
-            if self.stop_training:
-                break
-        return logs
+    def _train_epoch(self, batches, cbs) -> dict:
+        """One epoch of ``train_step`` over ``batches`` (an ``EpochIterator``); the epoch's logs."""
+        tally = compiled.Tally(self._specs)
+        with contextlib.closing(batches.epoch()) as epoch:
+            for step, (xs, ys, ws) in epoch:
+                cbs.on_train_batch_begin(step)
+                value, y_pred = self.train_step(xs, ys, ws)
+                tally.add(value, self._last_parts, ys, y_pred if len(self._specs) > 1 else [y_pred], len(xs[0]))
+                cbs.on_train_batch_end(step, tally.logs())
+                if self.stop_training:
+                    break
+        return tally.logs()
 
     # -- inference ---------------------------------------------------------------------
-    def _infer(self, xs, batch_size: int):
-        """Outputs of every slice of ``xs`` (lists of arrays), fused plan, nothing kept for backward."""
+    def _infer(self, xs):
+        """One batch's outputs, slice by slice of at most ``INFERENCE_SLICE`` samples (fused plan, nothing kept
+        for backward): ``(plan, slice, outputs, preactivations, activity penalty)`` per slice."""
         plan = self._graph_for(False, [(None, *a.shape[1:]) for a in xs]).plan(fuse=True)
-        batch_size = min(batch_size, INFERENCE_SLICE)
-        for i in range(0, len(xs[0]), batch_size):
-            batch = [backend.cast(a[i : i + batch_size]) for a in xs]
+        for i in range(0, len(xs[0]), INFERENCE_SLICE):
+            part = slice(i, i + INFERENCE_SLICE)
             preactivations = {}
-            outs, _ = graph_module.forward(plan, batch, training=False, keep_state=False, preactivations=preactivations)
-            yield plan, i, batch_size, outs, preactivations
+            with graph_module.activity_penalties() as activity:
+                outs, _ = graph_module.forward(plan, [backend.cast(a[part]) for a in xs], training=False,
+                                               keep_state=False, preactivations=preactivations)
+            yield plan, part, outs, preactivations, sum(activity)
 
-    def predict(self, x, batch_size=32, verbose="auto"):
-        """Outputs for ``x``, computed in slices of ``min(batch_size, INFERENCE_SLICE)`` samples; one array per
-        output, in the structure the model's outputs were given (an array, a list or a dict)."""
-        _check_count(batch_size, "batch_size", 1)
-        xs = self._inputs(x)
-        chunks = [outs for _, _, _, outs, _ in self._infer(xs, batch_size)]
-        xp = backend.xp
-        outputs = [xp.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
+        """Outputs for ``x`` (arrays, a PyDataset or a generator; targets in its batches are ignored), one array
+        per output in the structure the model's outputs were given (an array, a list or a dict). Batches of
+        ``batch_size`` (32 unless given), ``steps`` of them if given; ``callbacks`` see ``on_predict_*``,
+        ``on_predict_batch_end`` receiving ``{"outputs": <the batch's outputs>}``."""
+        for arg, value in (("batch_size", batch_size), ("steps", steps)):
+            if value is not None:
+                _check_count(value, arg, 1)
+        verbose = _resolve_verbose(verbose)
+        batches = data.EpochIterator(data.batch_source(self, x, batch_size=batch_size, steps=steps, targets=False),
+                                     steps)
+        cbs = _callback_list(self, callbacks, verbose, 1, batches.num_batches)
+        self.stop_predicting = False
+        cbs.on_predict_begin()
+        chunks = []
+        with contextlib.closing(batches.epoch()) as epoch:
+            for step, (xs, _, _) in epoch:
+                cbs.on_predict_batch_begin(step)
+                parts = [outs for _, _, outs, _, _ in self._infer(xs)]
+                chunks.append([backend.xp.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))])
+                cbs.on_predict_batch_end(step, {"outputs": data.pack(chunks[-1], self._output_structure)})
+                if self.stop_predicting:
+                    break
+        cbs.on_predict_end()
+        if not chunks:
+            raise ValueError(f'{self}: predict() received no batches from argument "x"')
+        outputs = [backend.xp.concatenate([c[k] for c in chunks]) for k in range(len(chunks[0]))]
         return data.pack(outputs, self._output_structure)
 
     def __call__(self, inputs, training=None):
@@ -484,25 +531,51 @@ class Model(Layer):
             return data.pack(outs, self._output_structure)
         return super().__call__(inputs, training)
 
-    def evaluate(self, x=None, y=None, batch_size=32, verbose="auto", return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False):
+        """The loss (regularization penalties included, as Keras) and compiled metrics on ``x`` / ``y`` (taken as
+        ``fit`` takes them), in batches of ``batch_size`` (32 unless given), ``steps`` of them if given.
+        Returns the loss alone when nothing else is logged, else the list in Keras's order (loss, each
+        output's loss, the metrics), or with ``return_dict`` the dict by log name (sorted, as Keras's).
+        ``callbacks`` see ``on_test_begin``, ``on_test_batch_begin`` / ``_end`` and ``on_test_end``."""
         self._require_compiled("evaluate")
-        _check_count(batch_size, "batch_size", 1)
-        xs = self._inputs(x)
-        ys = self._targets(y, len(xs[0]))
-        results = self._evaluate_arrays(xs, ys, batch_size)
-        if _resolve_verbose(verbose):
-            print(format_logs(results), flush=True)
+        for arg, value in (("batch_size", batch_size), ("steps", steps)):
+            if value is not None:
+                _check_count(value, arg, 1)
+        verbose = _resolve_verbose(verbose)
+        source = data.batch_source(self, x, y, sample_weight, None, batch_size, False, steps)
+        batches = data.EpochIterator(source, steps)
+        results = self._evaluate_batches(batches, _callback_list(self, callbacks, verbose, 1, batches.num_batches))
         if return_dict:
-            return results
+            return dict(sorted(results.items()))
         return results["loss"] if len(results) == 1 else list(results.values())
 
-    def _evaluate_arrays(self, xs, ys, batch_size) -> dict:
+    def _evaluate_batches(self, batches, cbs) -> dict:
+        """One pass of ``batches`` (an ``EpochIterator``) without training, firing the ``on_test_*`` hooks; the logs."""
+        penalty = _penalty(self.trainable_parameters, with_gradient=False)
         tally = compiled.Tally(self._specs)
-        for plan, i, size, outs, preactivations in self._infer(xs, batch_size):
-            yb = [None if t is None else t[i : i + size] for t in ys]
-            value, parts, _, _ = self._losses(plan, yb, outs, preactivations, with_gradient=False)
-            tally.add(value, parts, yb, outs, len(outs[0]))
-        return tally.logs()
+        self.stop_evaluating = False
+        cbs.on_test_begin()
+        with contextlib.closing(batches.epoch()) as epoch:
+            for step, (xs, ys, ws) in epoch:
+                cbs.on_test_batch_begin(step)
+                for plan, part, outs, preactivations, activity in self._infer(xs):
+                    yb = [None if t is None else t[part] for t in ys]
+                    wb = [None if w is None else w[part] for w in ws]
+                    value, parts, _, _ = self._losses(plan, yb, outs, preactivations, with_gradient=False,
+                                                      **_weights_keyword(wb))
+                    tally.add(value + penalty + activity, parts, yb, outs, len(outs[0]))
+                cbs.on_test_batch_end(step, tally.logs())
+                if self.stop_evaluating:
+                    break
+        logs = tally.logs()
+        if not logs:
+            raise ValueError(
+                f"{self}: the evaluation data gave no batches. A generator is read once: to validate on one after "
+                "every epoch, make it loop forever and give validation_steps, or use a PyDataset"
+            )
+        cbs.on_test_end(logs)
+        return logs
 
     # -- inspection ----------------------------------------------------------------------
     def trace(self, x, y=None):
@@ -510,11 +583,15 @@ class Model(Layer):
         the gradients (see ``models.trace``). The model is left exactly as it was."""
         return trace_model(self, x, y)
 
-    def summary(self, print_fn=print, line_length=None) -> None:
-        """Keras's table: layer (type), output shape, parameter count (and "Connected to" for graphs), then totals."""
+    def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False, show_trainable=False,
+                layer_range=None) -> None:
+        """Keras's table: layer (type), output shape, parameter count (and "Connected to" for graphs), then the
+        totals split into trainable and non-trainable; ``expand_nested`` lists nested models' layers,
+        ``show_trainable`` marks each layer Y / N. ``line_length``, ``positions`` and ``layer_range`` are
+        accepted for Keras's signature; the table sizes itself and shows every layer."""
         if not self.built:
             raise ValueError(f'{type(self).__name__} "{self.name}" has not been built: give it an Input or call it on data first')
-        print_fn("\n".join(summary_lines(self)))
+        print_fn("\n".join(summary_lines(self, expand_nested=expand_nested, show_trainable=show_trainable)))
 
     # -- files -------------------------------------------------------------------------------
     def get_config(self) -> dict:
@@ -563,12 +640,32 @@ class Model(Layer):
         return cls(inputs, outputs, name=config.get("name"), trainable=trainable)
 
     def save(self, path) -> None:
-        """Write the model (graph, weights, optimizer state) to one file, atomically; see ``convscope.saving``."""
-        formats.saver()(self, path)
+        """Write the model to one file, atomically, in the format its suffix names (as Keras 3):
+
+        * ``.convscope``: convscope's own file: graph, weights, compile configuration and the
+          optimizer's state, so that training resumes exactly (``convscope.saving``);
+        * ``.keras``: a Keras 3 archive, ``.h5`` / ``.hdf5``: Keras's legacy HDF5 file; both hold
+          the architecture, the weights and the compile configuration in Keras's own form, so
+          ``keras.models.load_model`` reads them compiled (``convscope.interop``).
+
+        Any other name is a ValueError listing these suffixes; ``convscope.saving.save_model``
+        writes the native file whatever the name.
+        """
+        formats.saver_for(path)(self, path)
 
     def save_keras(self, path) -> None:
         """Write the model as a Keras 3 ``.keras`` file that ``keras.models.load_model`` reads; see ``convscope.interop``."""
         formats.exporter("keras")(self, path)
+
+    def save_weights(self, path) -> None:
+        """Write the weights alone to ``path``, which must end in ``.weights.h5``, in Keras 3's layout
+        (``keras_model.load_weights`` reads it into the same architecture); see ``convscope.interop``."""
+        formats.exporter("weights")(self, path)
+
+    def load_weights(self, path) -> None:
+        """Fill the built model with the weights of a ``.weights.h5``, ``.keras`` or legacy ``.h5`` file
+        holding the same architecture. Every count and shape is checked before any weight changes."""
+        formats.exporter("load_weights")(self, path)
 
     def export_onnx(self, path) -> None:
         """Write the model as an ONNX graph (NHWC input, float32), checked by ``onnx.checker``; see ``convscope.interop``."""
@@ -624,9 +721,47 @@ def _unique(params) -> list:
     return out
 
 
-def _each(callbacks, hook, *args) -> None:
-    for cb in callbacks:
-        getattr(cb, hook)(*args)
+def _callback_list(model, callbacks, verbose: int, epochs: int, steps, add_history: bool = False) -> CallbackList:
+    """Keras's wiring: the user's callbacks (then History for fit, then a ProgbarLogger unless verbose=0) with
+    params ``{"verbose", "epochs", "steps"}``; a CallbackList given (fit's, to its validation) is used as it is."""
+    if isinstance(callbacks, CallbackList):
+        return callbacks
+    return CallbackList(callbacks, add_history=add_history, add_progbar=verbose != 0, model=model,
+                        verbose=verbose, epochs=epochs, steps=steps)
+
+
+def _weights_keyword(sample_weights) -> dict:
+    """``{"sample_weights": [...]}`` for the losses when any output's batch is weighted, else nothing."""
+    if sample_weights is None or all(w is None for w in sample_weights):
+        return {}
+    return {"sample_weights": sample_weights}
+
+
+def _penalty(params, with_gradient: bool) -> float:
+    """sum of ``p.regularizer(p.value)`` over ``params``; with ``with_gradient``, each ``p.grad`` also gains
+    the penalty's gradient ``p.regularizer.gradient(p.value)``."""
+    total = 0.0
+    for p in params:
+        if p.regularizer is not None:
+            total += float(p.regularizer(p.value))
+            if with_gradient:
+                p.grad += p.regularizer.gradient(p.value)
+    return total
+
+
+def _check_validation_freq(freq) -> None:
+    ok = (isinstance(freq, int) and not isinstance(freq, bool) and freq >= 1) or (
+        isinstance(freq, (list, tuple)) and all(isinstance(e, int) and not isinstance(e, bool) for e in freq))
+    if not ok:
+        raise ValueError(
+            'fit: argument "validation_freq" must be an int >= 1 (validate every N epochs) or a list of epochs '
+            f"(counted from 1), received {freq!r} of type {type(freq).__name__}"
+        )
+
+
+def _should_validate(epoch: int, freq) -> bool:
+    """Keras's rule, epochs counted from 1: every ``freq``-th epoch, or the epochs listed."""
+    return (epoch + 1) % freq == 0 if isinstance(freq, int) else epoch + 1 in freq
 
 
 def _resolve_verbose(verbose) -> int:

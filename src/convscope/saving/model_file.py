@@ -143,7 +143,10 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
-            raise ModelFileError(f"{path!r} holds an invalid training configuration: {e}") from e
+            raise ModelFileError(
+                f"{path!r} holds an invalid training configuration: {e}. (A loss or metric written as a Python "
+                "function is saved by name only: load such a model with compile=False and call compile().)"
+            ) from e
     return model, config.get("training_state")
 
 
@@ -155,6 +158,12 @@ def _metrics(spec):
     if not isinstance(spec, list):
         raise ValueError(f"metrics must be a list, received {spec!r}")
     return [list(m) if isinstance(m, list) else m for m in spec]
+
+
+def declared_parameters(spec) -> list:
+    """``[(parameter name, shape)]`` that a model spec (``serialize(model)``'s form) declares, in the model's
+    weight order, from shapes alone: nothing is built or allocated. ValueError / KeyError / TypeError if malformed."""
+    return _declared(spec)[1]
 
 
 def _declared(spec, input_shape=None, depth: int = 0):
@@ -357,4 +366,4 @@ def _npy_bytes(value) -> bytes:
     return buf.getvalue()
 
 
-formats.register_default(save_model, _load_native)
+formats.register_default(save_model, _load_native, ".convscope")

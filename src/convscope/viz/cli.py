@@ -1,4 +1,4 @@
-"""``convscope show filters | maps | gradients | history | evolution``: pictures written as PNG (and GIF) files."""
+"""``convscope show filters | maps | gradients | history | evolution | augment``: pictures as PNG (and GIF) files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ DEFAULT_OUT = "pictures"
 
 
 def register(subparsers) -> dict:
-    """Add ``show`` and its five pictures to the ``convscope`` command line; returns ``{"show": handler}``."""
+    """Add ``show`` and its six pictures to the ``convscope`` command line; returns ``{"show": handler}``."""
     show = subparsers.add_parser("show", allow_abbrev=False, help="draw a model's filters, feature maps, gradients "
                                  "or a run's training curves as PNG files",
                                  description="Draw pictures of a model or a run folder (PNG; evolution also as GIF). "
@@ -46,14 +46,22 @@ def register(subparsers) -> dict:
     evolution.add_argument("run", help="a run folder (with filters/epoch_NNN.npz)")
     evolution.add_argument("--layer", help="conv layer (default: the first)")
 
-    for parser in (filters, maps, gradients, history, evolution):
+    augment = what.add_parser("augment", allow_abbrev=False,
+                              help="sample digits through seeded draws of each augmentation layer")
+    augment.add_argument("model", nargs="?", help="a model file or run folder: draw its augmentation front "
+                         "(default: each Keras augmentation layer)")
+    augment.add_argument("--digits", type=int, default=3, help="how many sample digits (default: 3)")
+    augment.add_argument("--draws", type=int, default=4, help="draws per digit and layer (default: 4)")
+    augment.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
+
+    for parser in (filters, maps, gradients, history, evolution, augment):
         parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the pictures (default: {DEFAULT_OUT})")
     return {"show": run}
 
 
 def run(args) -> int:
     return {"filters": show_filters, "maps": show_maps, "gradients": show_gradients, "history": show_history,
-            "evolution": show_evolution}[args.picture](args)
+            "evolution": show_evolution, "augment": show_augment}[args.picture](args)
 
 
 def show_filters(args) -> int:
@@ -120,6 +128,20 @@ def show_evolution(args) -> int:
     _save(evolution_figure(snapshots, layer), args.out, f"evolution_{layer}.png")
     path = os.path.join(args.out, f"evolution_{layer}.gif")
     print(f"wrote {save_evolution_gif(snapshots, layer, path)} ({len(snapshots)} frames)")
+    return 0
+
+
+def show_augment(args) -> int:
+    from .augment_figures import augment_figure, augmentation_front, default_layers, sample_digits
+    from .sources import open_model
+
+    images = sample_digits(args.digits)
+    if args.model:
+        model = open_model(args.model)
+        layers, name = augmentation_front(model), f"augment_{_slug(model.name)}.png"
+    else:
+        layers, name = default_layers(), "augment.png"
+    _save(augment_figure(images, layers, draws=args.draws, seed=args.seed), args.out, name)
     return 0
 
 

@@ -1,193 +1,20 @@
-"""Metrics, as in ``keras.metrics``: running means over the batches of an epoch.
+"""Confusion-matrix metrics, as ``keras.metrics``: ``Precision``, ``Recall`` and ``AUC``.
 
-A metric turns each batch into values (one per row for class accuracies, one
-per element for the others), ``update`` adds their sum and count, ``result``
-returns ``sum / count`` (0.0 before any update) and ``reset`` starts over.
-Because every row has the same number of elements, the element mean equals
-Keras's mean over rows of the mean over the last axis.
-
-Confusion-matrix metrics (``Precision``, ``Recall``, ``AUC``) instead count
-true/false positives/negatives at thresholds over all batches: a prediction
-``p`` is positive at threshold ``t`` when ``p > t`` and a label is positive when
-nonzero. ``result`` is then a ratio of counts, not a mean of batch values.
-
-``get("accuracy", loss)`` picks the accuracy that matches the loss, as Keras's
-``compile(metrics=["accuracy"])`` does, and keeps the name the user wrote.
-Other names resolve as in ``keras.metrics.get``: the class name, its snake case
-(``"auc"``, ``"top_k_categorical_accuracy"``) and ``"mse"``/``"MSE"``, ``"mae"``/``"MAE"``.
+They count true/false positives/negatives at thresholds over all batches: a
+prediction ``p`` is positive at threshold ``t`` when ``p > t`` and a label is
+positive when nonzero. With ``sample_weight`` (one per sample, ``(n,)`` or
+``(n, 1)``, repeated over each sample's entries, or one per entry) each entry
+counts with its weight, as in Keras. ``result`` is a ratio of the counts, not a
+mean of batch values.
 """
 
 from __future__ import annotations
 
-from . import backend, losses
-from .losses import _as_pair, _dense_targets, _sparse_labels
+from .. import backend
+from ..losses.inputs import as_pair, dense_targets
+from ..losses.reduction import sample_weights
+from .base import Metric
 
-
-class Metric:
-    """Base class: name, running sum and count, config.
-
-    Subclasses implement ``_values(y_true, y_pred)`` returning the batch's values.
-    """
-
-    default_name = "metric"
-
-    def __init__(self, name: str | None = None):
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f'{type(self).__name__}: argument "name" must be a non-empty string, received {name!r}')
-        self.name = name or self.default_name
-        self.reset()
-
-    def reset(self) -> None:
-        self._total = 0.0
-        self._count = 0
-
-    def update(self, y_true, y_pred) -> None:
-        values = self._values(*_as_pair(type(self).__name__, y_true, y_pred))
-        self._total += float(values.sum())
-        self._count += values.size
-
-    def result(self) -> float:
-        return self._total / self._count if self._count else 0.0
-
-    def _values(self, y_true, y_pred):
-        raise NotImplementedError
-
-    def get_config(self) -> dict:
-        return {"name": self.name}
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Metric":
-        config = dict(config)
-        config.pop("dtype", None)  # Keras records it; results here are Python floats
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r} result={self.result():.4f}>"
-
-
-class CategoricalAccuracy(Metric):
-    """1 for each row where ``argmax(y_true) == argmax(y_pred)``; one-hot ``y_true`` of ``y_pred``'s shape."""
-
-    default_name = "categorical_accuracy"
-
-    def _values(self, y_true, y_pred):
-        y_true = _dense_targets(type(self).__name__, y_true, y_pred, one_hot=True)
-        return y_true.argmax(axis=-1) == y_pred.argmax(axis=-1)
-
-
-class SparseCategoricalAccuracy(Metric):
-    """1 for each row where ``label == argmax(y_pred)``; labels ``(n,)`` or ``(n, 1)``."""
-
-    default_name = "sparse_categorical_accuracy"
-
-    def _values(self, y_true, y_pred):
-        return _sparse_labels(type(self).__name__, y_true, y_pred) == y_pred.argmax(axis=-1)
-
-
-class BinaryAccuracy(Metric):
-    """1 for each element where ``y_true == (y_pred > threshold)``."""
-
-    default_name = "binary_accuracy"
-
-    def __init__(self, threshold: float = 0.5, name: str | None = None):
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
-            raise ValueError(f'BinaryAccuracy: argument "threshold" must be a number in [0, 1], received {threshold!r}')
-        self.threshold = float(threshold)
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        return _dense_targets(type(self).__name__, y_true, y_pred) == (y_pred > self.threshold)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "threshold": self.threshold}
-
-
-class MeanSquaredError(Metric):
-    """``(y_pred - y_true)^2`` per element."""
-
-    default_name = "mean_squared_error"
-
-    def _values(self, y_true, y_pred):
-        error = y_pred - _dense_targets(type(self).__name__, y_true, y_pred)
-        return error * error
-
-
-class MeanAbsoluteError(Metric):
-    """``|y_pred - y_true|`` per element."""
-
-    default_name = "mean_absolute_error"
-
-    def _values(self, y_true, y_pred):
-        return backend.xp.abs(y_pred - _dense_targets(type(self).__name__, y_true, y_pred))
-
-
-def _check_k(owner: str, k) -> int:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f'{owner}: argument "k" must be an integer >= 1, received {k!r}')
-    return k
-
-
-def _in_top_k(target_scores, y_pred, k: int):
-    """Keras's ``in_top_k``: the target's score is at least the k-th largest, so ties at the boundary count."""
-    return (y_pred > target_scores[..., None]).sum(axis=-1) < k
-
-
-class TopKCategoricalAccuracy(Metric):
-    """1 for each row whose ``argmax(y_true)`` is among the ``k`` highest scores of ``y_pred``
-    (a class tied with the k-th score counts); one-hot ``y_true`` of ``y_pred``'s shape ``(n, num_classes)``."""
-
-    default_name = "top_k_categorical_accuracy"
-
-    def __init__(self, k: int = 5, name: str | None = None):
-        self.k = _check_k(type(self).__name__, k)
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        y_true = _dense_targets(type(self).__name__, y_true, y_pred, one_hot=True)
-        target = backend.xp.take_along_axis(y_pred, y_true.argmax(axis=-1)[..., None], axis=-1)[..., 0]
-        return _in_top_k(target, y_pred, self.k)
-
-    def get_config(self) -> dict:
-        return {**super().get_config(), "k": self.k}
-
-
-class SparseTopKCategoricalAccuracy(Metric):
-    """1 for each row whose integer label is among the ``k`` highest scores of ``y_pred`` ``(n, num_classes)``.
-
-    With ``from_sorted_ids`` ``y_pred`` holds class ids sorted by decreasing
-    score ``(n, N)``, and a row counts when its label is in the first ``k``.
-    """
-
-    default_name = "sparse_top_k_categorical_accuracy"
-
-    def __init__(self, k: int = 5, name: str | None = None, from_sorted_ids: bool = False):
-        owner = type(self).__name__
-        self.k = _check_k(owner, k)
-        if not isinstance(from_sorted_ids, bool):
-            raise TypeError(f'{owner}: argument "from_sorted_ids" must be a bool, received {from_sorted_ids!r}')
-        self.from_sorted_ids = from_sorted_ids
-        super().__init__(name)
-
-    def _values(self, y_true, y_pred):
-        xp = backend.xp
-        if self.from_sorted_ids:
-            rows = y_pred.shape[:-1]
-            if y_true.shape not in (rows, rows + (1,)):
-                raise ValueError(f"{type(self).__name__}: expected labels of shape {rows} or {rows + (1,)}, "
-                                 f"received shape {y_true.shape}")
-            return (y_true.reshape(rows)[..., None] == y_pred[..., :self.k]).any(axis=-1)
-        labels = _sparse_labels(type(self).__name__, y_true, y_pred)
-        target = xp.take_along_axis(y_pred, labels[..., None], axis=-1)[..., 0]
-        return _in_top_k(target, y_pred, self.k)
-
-    def get_config(self) -> dict:
-        config = {**super().get_config(), "k": self.k}
-        if self.from_sorted_ids:  # Keras writes the key only when set
-            config["from_sorted_ids"] = True
-        return config
-
-
-# -- confusion-matrix metrics ------------------------------------------------------
 _EPSILON = 1e-7  # Keras's backend.epsilon(): AUC's end thresholds sit just outside [0, 1]
 _NEG_INF = -1e10  # Keras's threshold with top_k: every kept prediction is positive
 
@@ -219,8 +46,9 @@ def _check_thresholds(owner: str, thresholds) -> list:
     return [float(t) for t in values]
 
 
-def _confusion_counts(labels, scores, thresholds, evenly: bool):
-    """``(tp, fp, tn, fn)``, float64 arrays ``(len(thresholds),)``, for flat boolean ``labels`` and ``scores``.
+def _confusion_counts(labels, scores, weights, thresholds, evenly: bool):
+    """``(tp, fp, tn, fn)``, float64 arrays ``(len(thresholds),)``, for flat boolean ``labels``, ``scores``
+    and ``weights`` (each entry counts ``weight`` times).
 
     Positive at threshold i means ``score > thresholds[i]``. For evenly spaced
     thresholds Keras sorts predictions into buckets ``ceil(p (T - 1)) - 1``
@@ -230,7 +58,8 @@ def _confusion_counts(labels, scores, thresholds, evenly: bool):
     """
     xp = backend.xp
     num = len(thresholds)
-    positives = labels.astype(xp.float64)
+    positives = labels * weights
+    negatives = ~labels * weights
     if evenly:
         scores = xp.clip(scores, 0.0, 1.0)
         buckets = (xp.ceil(scores * (num - 1)) - 1).astype(xp.int64)
@@ -238,32 +67,39 @@ def _confusion_counts(labels, scores, thresholds, evenly: bool):
             buckets = xp.maximum(buckets, 0)
         keep = buckets >= 0
         tp = xp.bincount(buckets[keep], weights=positives[keep], minlength=num)[::-1].cumsum()[::-1]
-        fp = xp.bincount(buckets[keep], weights=1.0 - positives[keep], minlength=num)[::-1].cumsum()[::-1]
+        fp = xp.bincount(buckets[keep], weights=negatives[keep], minlength=num)[::-1].cumsum()[::-1]
     else:
         predicted = scores[None, :] > xp.asarray(thresholds, dtype=scores.dtype)[:, None]
-        tp = (predicted & labels[None, :]).sum(axis=1).astype(xp.float64)
-        fp = (predicted & ~labels[None, :]).sum(axis=1).astype(xp.float64)
+        tp = predicted.astype(xp.float64) @ positives
+        fp = predicted.astype(xp.float64) @ negatives
     total_true = positives.sum()
-    return tp, fp, (positives.size - total_true) - fp, total_true - tp
+    return tp, fp, negatives.sum() - fp, total_true - tp
 
 
 class _ConfusionMetric(Metric):
     """Accumulates confusion counts at ``self._thresholds`` (set before ``Metric.__init__``)."""
 
-    def reset(self) -> None:
+    def __init__(self, name: str | None = None):
+        super().__init__(name)
+        self.reset_state()
+
+    def reset_state(self) -> None:
         xp = backend.xp
         n = len(self._thresholds)
         self.true_positives, self.false_positives = xp.zeros(n), xp.zeros(n)
         self.true_negatives, self.false_negatives = xp.zeros(n), xp.zeros(n)
 
-    def _prepare(self, y_true, y_pred):
-        """Flat boolean labels and float scores for the counts."""
-        y_true = _dense_targets(type(self).__name__, y_true, y_pred)
-        return (y_true != 0).reshape(-1), y_pred.reshape(-1)
+    def _prepare(self, y_true, y_pred, weights):
+        """Flat boolean labels, float scores and float64 weights for the counts."""
+        y_true = dense_targets(type(self).__name__, y_true, y_pred)
+        return (y_true != 0).reshape(-1), y_pred.reshape(-1), weights.reshape(-1)
 
-    def update(self, y_true, y_pred) -> None:
-        labels, scores = self._prepare(*_as_pair(type(self).__name__, y_true, y_pred))
-        counts = _confusion_counts(labels, scores, self._thresholds, self._evenly)
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        owner = type(self).__name__
+        y_true, y_pred = as_pair(owner, y_true, y_pred)
+        weights = sample_weights(owner, sample_weight, y_pred.shape, backend.xp.float64)
+        weights = backend.xp.ones(y_pred.shape) if weights is None else weights
+        counts = _confusion_counts(*self._prepare(y_true, y_pred, weights), self._thresholds, self._evenly)
         for total, batch in zip((self.true_positives, self.false_positives, self.true_negatives,
                                  self.false_negatives), counts):
             total += batch
@@ -292,10 +128,10 @@ class _ThresholdMetric(_ConfusionMetric):
     def thresholds(self) -> list:
         return list(self._thresholds)
 
-    def _prepare(self, y_true, y_pred):
+    def _prepare(self, y_true, y_pred, weights):
         xp = backend.xp
         owner = type(self).__name__
-        y_true = _dense_targets(owner, y_true, y_pred)
+        y_true = dense_targets(owner, y_true, y_pred)
         if self.top_k is not None:
             # Keras keeps the top_k scores of each row and pushes the others to -1e10.
             order = xp.argsort(-y_pred, axis=-1, kind="stable")[..., :self.top_k]
@@ -307,7 +143,8 @@ class _ThresholdMetric(_ConfusionMetric):
                 raise ValueError(f"{owner}: class_id {self.class_id} needs y_pred of shape (n, num_classes) with "
                                  f"more than {self.class_id} classes, received shape {y_pred.shape}")
             y_true, y_pred = y_true[..., self.class_id], y_pred[..., self.class_id]
-        return (y_true != 0).reshape(-1), y_pred.reshape(-1)
+            weights = weights[..., self.class_id]
+        return (y_true != 0).reshape(-1), y_pred.reshape(-1), weights.reshape(-1)
 
     def _ratio(self, other):
         values = _divide_no_nan(self.true_positives, self.true_positives + other)
@@ -415,10 +252,10 @@ class AUC(_ConfusionMetric):
     def thresholds(self) -> list:
         return list(self._thresholds)
 
-    def _prepare(self, y_true, y_pred):
+    def _prepare(self, y_true, y_pred, weights):
         if self.from_logits:
             y_pred = 0.5 * (1.0 + backend.xp.tanh(0.5 * y_pred))  # the sigmoid, without overflow
-        return super()._prepare(y_true, y_pred)
+        return super()._prepare(y_true, y_pred, weights)
 
     def _interpolated_pr_auc(self) -> float:
         xp = backend.xp
@@ -464,53 +301,3 @@ class AUC(_ConfusionMetric):
         if self._init_from_thresholds:
             config["thresholds"] = self._thresholds[1:-1]
         return config
-
-
-# -- lookup -------------------------------------------------------------------
-_CLASSES = (CategoricalAccuracy, SparseCategoricalAccuracy, BinaryAccuracy, MeanSquaredError, MeanAbsoluteError,
-            TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, Precision, Recall, AUC)
-_BY_NAME = {
-    **{cls.__name__: cls for cls in _CLASSES},
-    **{cls.default_name: cls for cls in _CLASSES},
-    "mse": MeanSquaredError, "MSE": MeanSquaredError,
-    "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-}
-_ACCURACY_FOR_LOSS = (
-    (losses.SparseCategoricalCrossentropy, SparseCategoricalAccuracy),
-    (losses.CategoricalCrossentropy, CategoricalAccuracy),
-    (losses.BinaryCrossentropy, BinaryAccuracy),
-)
-
-
-def get(identifier, loss=None) -> Metric:
-    """A new metric from a name, a ``{"class_name", "config"}`` dict, or a ``Metric`` (returned as is).
-
-    A name becomes the metric's ``name`` (Keras's History keys). ``"accuracy"``
-    and ``"acc"`` need ``loss`` (a ``Loss`` or anything ``losses.get`` takes):
-    sparse categorical, categorical or binary cross-entropy select the
-    matching accuracy.
-    """
-    if isinstance(identifier, Metric):
-        return identifier
-    if isinstance(identifier, dict):
-        cls = _BY_NAME.get(identifier.get("class_name"))
-        if cls is None:
-            raise ValueError(f"Unknown metric class {identifier.get('class_name')!r}; known: {sorted(_BY_NAME)}")
-        return cls.from_config(identifier.get("config") or {})
-    if not isinstance(identifier, str):
-        raise TypeError(
-            "metrics.get: expected a metric name, a {'class_name', 'config'} dict or a Metric, "
-            f"received {identifier!r} ({type(identifier).__name__})"
-        )
-    if identifier.lower() in ("accuracy", "acc"):
-        loss = None if loss is None else losses.get(loss)
-        for loss_cls, metric_cls in _ACCURACY_FOR_LOSS:
-            if isinstance(loss, loss_cls):
-                return metric_cls(name=identifier)
-        raise ValueError(
-            f"Metric {identifier!r} is chosen from the loss, which must be a sparse categorical, categorical or "
-            f"binary cross-entropy, received {loss!r}; name the metric instead, e.g. 'categorical_accuracy'"
-        )
-    if identifier not in _BY_NAME:
-        raise ValueError(f"Unknown metric {identifier!r}; known: {sorted(_BY_NAME | {'accuracy': None, 'acc': None})}")
-    return _BY_NAME[identifier](name=identifier)
