@@ -7,7 +7,6 @@ numeric side re-applies that draw (``layer.apply(x, layer.last_draw)``); at infe
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from test_gradients import check_layer, randn
 

@@ -113,11 +113,15 @@ def test_ties_share_the_gradient_as_tensorflow():
     np.testing.assert_array_equal(gb, [[0.5, 1.0]])
 
 
+def _count(x):
+    return len(x[0]) if isinstance(x, list) else len(x)
+
+
 def fit_gradients(model, x, y, loss):
     """dL/dw of every trainable weight, read off one SGD step (learning rate 1, one full batch)."""
     model.compile(optimizer=keras.optimizers.SGD(learning_rate=1.0), loss=loss)
     before = [p.value.copy() for p in model.trainable_weights]
-    model.fit(x, y, batch_size=len(x), epochs=1, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=_count(x), epochs=1, shuffle=False, verbose=0)
     grads = [b - p.value for b, p in zip(before, model.trainable_weights)]
     for p, b in zip(model.trainable_weights, before):
         p.value[...] = b
@@ -129,7 +133,7 @@ def check_model(model, x, y, loss="sparse_categorical_crossentropy"):
     assert len(grads) == len(model.trainable_weights) > 0
 
     def value():
-        return model.evaluate(x, y, batch_size=len(x), verbose=0)
+        return model.evaluate(x, y, batch_size=_count(x), verbose=0)
 
     for p, g in zip(model.trainable_weights, grads):
         assert_grad_close(g, numeric_grad(value, p.value), p.name)
@@ -274,3 +278,53 @@ def test_a_model_with_ops_refuses_a_file_with_the_reason(tmp_path):
     model = keras.Model(inp, layers.Dense(2)(inp) * 2.0)
     with pytest.raises(TypeError, match=r"convscope.ops.multiply.*cannot hold"):
         model.save(tmp_path / "m.convscope")
+
+
+def test_random_dropout_backpropagates_its_own_mask():
+    x = np.abs(RNG.standard_normal((3, 50))) + 0.1  # no zeros: y / x recovers the mask
+    inp = keras.Input(shape=(50,))
+    plan = graph_module.GraphFunction([inp], [keras.random.dropout(inp, 0.4, seed=keras.random.SeedGenerator(3))]
+                                      ).plan(fuse=False)
+    (y,), tape = graph_module.forward(plan, [x], training=False, keep_state=True)
+    (y2,), _ = graph_module.forward(plan, [x], training=False, keep_state=False)
+    assert not np.array_equal(y, y2), "a SeedGenerator stream draws a new mask at every run"
+    kept = y != 0
+    assert 0.4 < kept.mean() < 0.8
+    np.testing.assert_allclose(y[kept], x[kept] / 0.6)
+    dy = RNG.standard_normal(y.shape)
+    (g,) = graph_module.backward(plan, tape, [dy], need_input_grads=True)
+    np.testing.assert_allclose(g, dy * (y / x))
+
+
+def test_random_normal_takes_the_batch_size_at_run_time():
+    class Sampling(layers.Layer):
+        def call(self, inputs):
+            mean, log_var = inputs
+            eps = keras.random.normal(shape=(ops.shape(mean)[0], ops.shape(mean)[1]), seed=keras.random.SeedGenerator(1))
+            return mean + ops.exp(0.5 * log_var) * eps
+
+    a, b = keras.Input((2,)), keras.Input((2,))
+    model = keras.Model([a, b], Sampling()([a, b]))
+    assert repr(ops.shape(a)) == "(None, 2)"
+    for n in (3, 5):
+        out = model.predict([np.zeros((n, 2)), np.full((n, 2), -50.0)], verbose=0)
+        assert out.shape == (n, 2) and np.abs(out).max() < 1e-9  # variance e^-50: the noise is scaled away
+    check_model(keras.Model([a, b], layers.Dense(2, activation="softmax")(Sampling()([a, b]) * 0.0 + a)),
+                [RNG.standard_normal((4, 2)), RNG.standard_normal((4, 2))], np.array([0, 1, 1, 0]))
+
+
+def test_a_loss_called_inside_call_trains_with_its_gradient():
+    """Keras's LogisticEndpoint: a layer computing a loss object on (targets, logits) and adding it."""
+    class Endpoint(layers.Layer):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.loss_fn = keras.losses.BinaryCrossentropy(from_logits=True)
+
+        def call(self, targets, logits):
+            self.add_loss(self.loss_fn(targets, logits))
+            return ops.softmax(logits)
+
+    inputs, targets = keras.Input((3,)), keras.Input((2,))
+    model = keras.Model([inputs, targets], Endpoint()(targets, layers.Dense(2, activation="tanh")(inputs)))
+    x = [RNG.standard_normal((5, 3)), (RNG.random((5, 2)) > 0.5).astype(float)]
+    check_model(model, x, None, loss=None)

@@ -119,3 +119,22 @@ def test_subclassed_model_cannot_be_saved_to_a_file(tmp_path):
     model.build((None, 8, 8, 1))
     with pytest.raises(NotImplementedError, match="its call\\(\\) is Python code"):
         model.save(tmp_path / "net.convscope")
+
+
+def test_a_subclass_called_on_a_dict_receives_the_dict():
+    class TwoInputs(convscope.Model):
+        def __init__(self):
+            super().__init__()
+            self.concat = layers.Concatenate()
+            self.out = layers.Dense(1)
+
+        def call(self, inputs):
+            return self.out(self.concat([inputs["a"], inputs["b"] * 2.0]))
+
+    model = TwoInputs()
+    x = {"a": np.ones((3, 2), "float32"), "b": np.ones((3, 1), "float32")}
+    out = model(x)
+    assert model.input_names == ["a", "b"] and out.shape == (3, 1)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, np.zeros((3, 1)), epochs=1, verbose=0)
+    np.testing.assert_array_equal(model.predict({"b": x["b"], "a": x["a"]}, verbose=0), model(x))

@@ -27,7 +27,6 @@ from convscope import layers
 from convscope.errors import ModelFileError
 from convscope.interop import keras_config, load_keras, load_keras_weights, save_keras
 from convscope.interop.keras_config import KERAS_CLASSES, KERAS_MAPPINGS, NOT_SUPPORTED
-from convscope.layers.merging import Add
 from convscope.layers.normalization import LayerNormalization
 from convscope.layers.resampling import UpSampling2D
 

@@ -45,3 +45,106 @@ def test_the_first_layer_may_declare_the_input_shape_as_in_tensorflow_tutorials(
 def test_bad_declared_input_shapes_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=rf"Dense: .*{message}"):
         layers.Dense(2, **kwargs)
+
+
+def test_the_namespace_holds_what_learners_programs_reach_for():
+    for path in ["datasets.mnist.load_data", "layers.Layer", "layers.Lambda", "layers.RandomFlip", "layers.Resizing",
+                 "models.Sequential", "models.Model", "models.load_model", "utils.to_categorical", "utils.PyDataset",
+                 "utils.Sequence", "utils.set_random_seed", "callbacks.ReduceLROnPlateau", "callbacks.TensorBoard",
+                 "callbacks.CSVLogger", "callbacks.LambdaCallback", "callbacks.BackupAndRestore",
+                 "callbacks.LearningRateScheduler", "optimizers.schedules.ExponentialDecay", "optimizers.Nadam",
+                 "losses.sparse_categorical_crossentropy", "metrics.sparse_categorical_accuracy", "regularizers.l2",
+                 "constraints.MaxNorm", "initializers.HeNormal", "activations.relu", "ops.matmul", "ops.ones",
+                 "config.floatx", "config.disable_traceback_filtering", "backend.clear_session", "Input", "Model",
+                 "Sequential"]:
+        obj = keras
+        for part in path.split("."):
+            obj = getattr(obj, part)
+        assert callable(obj), path
+    from convscope import ops
+
+    assert ops.__name__ == "convscope.ops" and hasattr(ops, "where")  # Keras's ops, not the internal math
+
+
+def test_a_functional_model_is_a_functional_as_in_keras():
+    x = keras.Input((3,))
+    model = keras.Model(x, layers.Dense(2)(x))
+    assert type(model).__name__ == "Functional" and isinstance(model, keras.Model) and model.name == "functional"
+    lines = []
+    keras.Sequential([keras.Input((3,)), model]).summary(print_fn=lines.append)
+    assert "functional (Functional)" in "\n".join(lines)
+
+
+def test_eager_results_answer_numpy_as_keras_tensors_do():
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2)])
+    out = model(np.ones((1, 3)))
+    np.testing.assert_array_equal(out.numpy(), model.predict(np.ones((1, 3)), verbose=0))
+    assert type(out.numpy()) is np.ndarray
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(np.array([1]), out)
+    assert float(loss.numpy()) == pytest.approx(float(loss)) and loss.numpy().shape == ()
+    assert keras.ops.exp(np.zeros(2)).numpy().tolist() == [1.0, 1.0]
+
+
+class MyDense(layers.Layer):
+    def __init__(self, units=2):
+        super().__init__()
+        self.units = units
+
+    def build(self, input_shape):
+        self.w = self.add_weight(shape=(input_shape[-1], self.units), initializer="ones")
+
+    def call(self, inputs):
+        return keras.ops.matmul(inputs, self.w)
+
+    def get_config(self):
+        return {"units": self.units}
+
+
+def test_a_layer_of_your_own_round_trips_through_get_config_with_custom_objects(tmp_path):
+    x = keras.Input((4,))
+    model = keras.Model(x, MyDense(3)(x))
+    config = model.get_config()
+    with pytest.raises(ValueError, match=r"Unknown layer type 'MyDense'.*pass custom_objects=\{name: class\}"):
+        keras.Model.from_config(config)
+    rebuilt = keras.Model.from_config(config, custom_objects={"MyDense": MyDense})
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    np.testing.assert_array_equal(rebuilt.predict(np.ones((2, 4)), verbose=0), np.full((2, 3), 4.0))
+    with pytest.raises(TypeError, match=r'"my_dense" is of your own class MyDense, which a model file cannot name'):
+        model.save(tmp_path / "m.convscope")
+    model.save_weights(tmp_path / "m.weights.h5")  # the weights alone are fine
+    rebuilt.load_weights(tmp_path / "m.weights.h5")
+
+
+def test_added_losses_train_and_are_listed():
+    class ActivityLoss(layers.Layer):
+        def call(self, inputs):
+            self.add_loss(0.5 * keras.ops.sum(keras.ops.square(inputs)))
+            return inputs
+
+    reg = ActivityLoss()
+    model = keras.Sequential([keras.Input((3,)), layers.Dense(2, kernel_initializer="ones"), reg])
+    assert reg.losses == []
+    x = np.ones((4, 3), "float32")
+    out = model(x)
+    assert reg.losses == [pytest.approx(0.5 * float(np.sum(out ** 2)))]
+    model.compile(optimizer="sgd")  # no loss: the added one is the whole objective, as in Keras
+    before = float(np.abs(model.predict(x, verbose=0)).sum())
+    model.fit(x, np.zeros((4, 2)), epochs=3, verbose=0)
+    assert float(np.abs(model.predict(x, verbose=0)).sum()) < before
+    with pytest.raises(ValueError, match=r"add_loss\(\) works inside call\(\)"):
+        reg.add_loss(keras.ops.ones(()))
+
+
+def test_a_layer_of_your_own_takes_several_positional_inputs():
+    class Endpoint(layers.Layer):
+        def call(self, targets, logits):
+            self.add_loss(keras.ops.mean(keras.ops.square(targets - logits)))
+            return keras.ops.softmax(logits)
+
+    inputs, targets = keras.Input((3,), name="inputs"), keras.Input((2,), name="targets")
+    model = keras.Model([inputs, targets], Endpoint()(targets, layers.Dense(2)(inputs)))
+    model.compile(optimizer="adam")
+    history = model.fit([np.ones((4, 3)), np.zeros((4, 2))], epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]
+    with pytest.raises(TypeError, match=r'Layer "dense_1" takes one input .* received 2 positional arguments'):
+        layers.Dense(2)(inputs, targets)

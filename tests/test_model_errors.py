@@ -274,9 +274,14 @@ def test_predict_works_before_compile(data):
     assert small_convnet(compile=False).predict(x, verbose=0).shape == (6, 10)
 
 
-def test_compile_needs_a_loss():
-    with pytest.raises(ValueError, match=r'compile\(\) needs a loss, e\.g\. loss="categorical_crossentropy"'):
-        small_convnet(compile=False).compile(optimizer="adam")
+def test_fit_without_any_loss_says_so(data):
+    """compile() without a loss is allowed (a layer may add_loss); fit with nothing to minimize is refused."""
+    x, _, y = data
+    model = small_convnet(compile=False)
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=r'no loss to compute\. Give compile\(\) a loss, e\.g\. '
+                                         r'loss="sparse_categorical_crossentropy", or add one in a layer with add_loss'):
+        model.fit(x, y, verbose=0)
 
 
 # -- unknown names ------------------------------------------------------------------------

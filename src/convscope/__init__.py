@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 from . import (
     activations, backend, callbacks, config, constraints, datasets, initializers, layers, losses, metrics, ops, optimizers,
-    regularizers, utils,
+    random, regularizers, utils,
 )
 from .layers import Input
 from .models import LayerTrace, Model, Sequential
@@ -25,5 +25,5 @@ from . import interop  # noqa: F401 -- registers the Keras and ONNX formats (Num
 __all__ = [
     "Input", "LayerTrace", "Model", "Sequential", "activations", "backend", "callbacks", "config", "constraints",
     "datasets",
-    "initializers", "layers", "load_model", "losses", "metrics", "models", "ops", "optimizers", "regularizers", "utils",
+    "initializers", "layers", "load_model", "losses", "metrics", "models", "ops", "optimizers", "random", "regularizers", "utils",
 ]

@@ -109,3 +109,20 @@ def unique_name(prefix: str) -> str:
 def clear_session() -> None:
     """Start a new session, as ``keras.backend.clear_session``: automatic names count from zero again."""
     _name_counts.clear()
+
+
+class Tensor(np.ndarray):
+    """What an eager call returns (``model(x)``, ``layer(x)``, ``ops.exp(x)``, ``loss(y, p)``): a NumPy array
+    that also answers Keras's ``tensor.numpy()``. ``np.asarray`` turns it back into a plain array."""
+
+    def numpy(self) -> np.ndarray:
+        return self.view(np.ndarray)
+
+
+def eager(value):
+    """``value`` (an array, a number, or a list / dict of them) with its arrays viewed as ``Tensor``."""
+    if isinstance(value, dict):
+        return {k: eager(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(eager(v) for v in value)
+    return np.asarray(value).view(Tensor)

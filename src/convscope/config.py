@@ -18,4 +18,17 @@ def backend() -> str:
     return "numpy"
 
 
-__all__ = ["backend", "floatx", "image_data_format", "set_floatx", "set_image_data_format"]
+def enable_traceback_filtering() -> None:
+    """Keras shortens its tracebacks; convscope's are plain Python and need no filtering (a no-op)."""
+
+
+def disable_traceback_filtering() -> None:
+    """A no-op, as ``enable_traceback_filtering``."""
+
+
+def is_traceback_filtering_enabled() -> bool:
+    return False
+
+
+__all__ = ["backend", "disable_traceback_filtering", "enable_traceback_filtering", "floatx", "image_data_format",
+           "is_traceback_filtering_enabled", "set_floatx", "set_image_data_format"]

@@ -36,6 +36,7 @@ import math
 import numbers
 
 from . import backend
+from .keras_objects import KerasObjects
 
 MODULE = "keras.constraints"
 # Keras's backend.epsilon(), added to every norm it divides by.
@@ -190,52 +191,7 @@ _BY_NAME = {
 }
 
 
-def _lookup(name: str) -> type[Constraint]:
-    if name not in _BY_NAME:
-        raise ValueError(f"constraints: unknown constraint {name!r}, expected one of {sorted(_BY_NAME)}")
-    return _BY_NAME[name]
-
-
-def serialize(constraint) -> dict | None:
-    """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` of a constraint; None stays None."""
-    if constraint is None:
-        return None
-    if not isinstance(constraint, Constraint):
-        raise TypeError(f"constraints.serialize: expected a Constraint or None, "
-                        f"received {constraint!r} of type {type(constraint).__name__}")
-    builtin = _BY_NAME.get(type(constraint).__name__) is type(constraint)
-    return {"module": MODULE if builtin else type(constraint).__module__, "class_name": type(constraint).__name__,
-            "config": constraint.get_config(), "registered_name": None}
-
-
-def deserialize(config) -> Constraint:
-    """The constraint of ``serialize``'s dict (or of ``{"class_name", "config"}``, or of a name).
-
-    Only convscope's (Keras's) built-in classes are read: a dict naming another module is refused.
-    """
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) or not isinstance(
-            config.get("config", {}), dict):
-        raise ValueError("constraints.deserialize: expected a dict with a string 'class_name' and a 'config' dict, "
-                         f"received {config!r}")
-    module, name = config.get("module"), config["class_name"]
-    if module not in (None, MODULE) or config.get("registered_name") not in (None, name):
-        raise ValueError(f"constraints.deserialize: {name!r} from module {module!r} is not a built-in constraint; "
-                         f"convscope reads {sorted(cls.__name__ for cls in _CLASSES)}")
-    return _lookup(name).from_config(dict(config.get("config") or {}))
-
-
-def get(identifier) -> Constraint | None:
-    """A constraint from None (None), a name, a serialized dict, a Constraint class or instance."""
-    if identifier is None or isinstance(identifier, Constraint):
-        return identifier
-    if inspect.isclass(identifier) and issubclass(identifier, Constraint):
-        return identifier()
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        raise TypeError(f"constraints.get: {identifier!r} is a plain callable, which a model file cannot name; "
-                        "subclass convscope.constraints.Constraint and define __call__ (and get_config)")
-    raise TypeError(f"constraints.get: expected None, a name, a serialized dict or a Constraint, "
-                    f"received {identifier!r} of type {type(identifier).__name__}")
+_OBJECTS = KerasObjects("constraint", Constraint, MODULE, _CLASSES, _BY_NAME,
+                        ", which a model file cannot name; subclass convscope.constraints.Constraint and define "
+                        "__call__ (and get_config)")
+get, serialize, deserialize = _OBJECTS.get, _OBJECTS.serialize, _OBJECTS.deserialize

@@ -37,6 +37,7 @@ import math
 import numbers
 
 from . import backend
+from .keras_objects import KerasObjects
 
 MODULE = "keras.regularizers"
 # Keras's backend.epsilon(): the smallest norm OrthogonalRegularizer divides by.
@@ -235,52 +236,7 @@ _BY_NAME = {
 }
 
 
-def _lookup(name: str) -> type[Regularizer]:
-    if name not in _BY_NAME:
-        raise ValueError(f"regularizers: unknown regularizer {name!r}, expected one of {sorted(_BY_NAME)}")
-    return _BY_NAME[name]
-
-
-def serialize(regularizer) -> dict | None:
-    """Keras 3's ``{"module", "class_name", "config", "registered_name"}`` of a regularizer; None stays None."""
-    if regularizer is None:
-        return None
-    if not isinstance(regularizer, Regularizer):
-        raise TypeError(f"regularizers.serialize: expected a Regularizer or None, "
-                        f"received {regularizer!r} of type {type(regularizer).__name__}")
-    builtin = _BY_NAME.get(type(regularizer).__name__) is type(regularizer)
-    return {"module": MODULE if builtin else type(regularizer).__module__, "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
-
-
-def deserialize(config) -> Regularizer:
-    """The regularizer of ``serialize``'s dict (or of ``{"class_name", "config"}``, or of a name).
-
-    Only convscope's (Keras's) built-in classes are read: a dict naming another module is refused.
-    """
-    if isinstance(config, str):
-        return _lookup(config)()
-    if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) or not isinstance(
-            config.get("config", {}), dict):
-        raise ValueError("regularizers.deserialize: expected a dict with a string 'class_name' and a 'config' dict, "
-                         f"received {config!r}")
-    module, name = config.get("module"), config["class_name"]
-    if module not in (None, MODULE) or config.get("registered_name") not in (None, name):
-        raise ValueError(f"regularizers.deserialize: {name!r} from module {module!r} is not a built-in regularizer; "
-                         f"convscope reads {sorted(cls.__name__ for cls in _CLASSES)}")
-    return _lookup(name).from_config(dict(config.get("config") or {}))
-
-
-def get(identifier) -> Regularizer | None:
-    """A regularizer from None (None), a name, a serialized dict, a Regularizer class or instance."""
-    if identifier is None or isinstance(identifier, Regularizer):
-        return identifier
-    if inspect.isclass(identifier) and issubclass(identifier, Regularizer):
-        return identifier()
-    if isinstance(identifier, (str, dict)):
-        return deserialize(identifier)
-    if callable(identifier):
-        raise TypeError(f"regularizers.get: {identifier!r} is a plain callable; convscope needs the penalty's "
-                        "gradient too: subclass convscope.regularizers.Regularizer and define __call__ and gradient")
-    raise TypeError(f"regularizers.get: expected None, a name, a serialized dict or a Regularizer, "
-                    f"received {identifier!r} of type {type(identifier).__name__}")
+_OBJECTS = KerasObjects("regularizer", Regularizer, MODULE, _CLASSES, _BY_NAME,
+                        "; convscope needs the penalty's gradient too: subclass convscope.regularizers.Regularizer "
+                        "and define __call__ and gradient")
+get, serialize, deserialize = _OBJECTS.get, _OBJECTS.serialize, _OBJECTS.deserialize

@@ -43,9 +43,13 @@ xp = backend.xp
 
 @dataclass(frozen=True)
 class Function:
+    """``stateful``: ``forward`` returns ``(y, state)`` and ``backward`` receives ``state`` in ``y``'s place (a
+    random op's draw, which its gradient needs and its output cannot give back)."""
+
     forward: Callable
     backward: Callable
     differentiable: bool = True
+    stateful: bool = False
 
 
 def unbroadcast(g, shape):
@@ -217,6 +221,34 @@ def _cast_backward(dy, arrays, y, dtype):
     return [dy.astype(xp.asarray(x).dtype) if floating else None]
 
 
+def _dropout(x, rate, generator):
+    """Keras's ``random.dropout``: each element kept with probability 1 - rate and scaled by 1 / (1 - rate)."""
+    keep = (generator.random(xp.shape(x)) >= rate).astype(xp.asarray(x).dtype) / (1.0 - rate)
+    return x * keep, keep
+
+
+def _resolved(arrays, shape):
+    """``shape`` with each ``("dim", i, axis)`` entry read off ``arrays[i]`` (a batch size known only at run time)."""
+    return tuple(arrays[d[1]].shape[d[2]] if isinstance(d, tuple) else d for d in shape)
+
+
+def _random_normal(*refs, shape, mean, stddev, dtype, generator):
+    return (generator.standard_normal(_resolved(refs, shape)) * stddev + mean).astype(dtype)
+
+
+def _random_uniform(*refs, shape, minval, maxval, dtype, generator):
+    return generator.uniform(minval, maxval, _resolved(refs, shape)).astype(dtype)
+
+
+def _loss_value(y_true, y_pred, loss, sample_weight=None):
+    """A ``convscope.losses`` object called on tensors inside a traced ``call`` (Keras's endpoint layers)."""
+    return xp.asarray(loss(y_true, y_pred, sample_weight=sample_weight), dtype=xp.asarray(y_pred).dtype)
+
+
+def _loss_backward(dy, arrays, y, loss, sample_weight=None):
+    return [None, dy * loss.gradient(arrays[0], arrays[1], sample_weight=sample_weight)]
+
+
 def _comparison(f):
     return Function(f, _no_grads, differentiable=False)
 
@@ -263,6 +295,12 @@ FUNCTIONS: dict[str, Function] = {
     "argmin": Function(lambda x, axis=None, keepdims=False: xp.argmin(x, axis=axis, keepdims=keepdims), _no_grads,
                        differentiable=False),
     "sign": Function(xp.sign, _no_grads, differentiable=False),
+    "loss": Function(_loss_value, _loss_backward),
+    "dropout": Function(_dropout, lambda dy, arrays, keep, **attrs: [dy * keep], stateful=True),
+    "random_normal": Function(_random_normal, _no_grads, differentiable=False),
+    "random_uniform": Function(_random_uniform, _no_grads, differentiable=False),
+    "full_like": Function(lambda x, fill_value, dtype=None: xp.full_like(x, fill_value, dtype=dtype), _no_grads,
+                          differentiable=False),
     "equal": _comparison(xp.equal),
     "not_equal": _comparison(xp.not_equal),
     "greater": _comparison(xp.greater),

@@ -40,11 +40,11 @@ MAX_DEPTH = 32
 # -- writing ------------------------------------------------------------------------------------
 def keras_model_config(model) -> dict:
     """The Keras 3 config of a built convscope ``Sequential`` or functional ``Model``, nested models included."""
-    from ..models import Model, Sequential
+    from ..models import Functional, Sequential
 
     if isinstance(model, Sequential):
         return _sequential_config(model)
-    if type(model) is not Model:
+    if type(model) is not Functional:
         raise ValueError(
             f'Model "{model.name}" is a subclass of Model ({type(model).__name__}): its call() is Python code, '
             "which a Keras file cannot hold; save it as .convscope, or build it with the functional API"

@@ -63,13 +63,14 @@ def keras_paths(layers, prefix: str = "") -> list[str]:
 
 
 def _class_path(layer) -> str:
-    from ..layers import InputLayer
-    from ..models import Model, Sequential
+    from ..layers import InputLayer, registered
+    from ..layers.base import snake_case
+    from ..models import Functional, Model, Sequential
 
     if isinstance(layer, Sequential):
         return "sequential"
     if isinstance(layer, Model):
-        if type(layer) is not Model:
+        if type(layer) is not Functional:
             raise ValueError(
                 f'Model "{layer.name}" is a subclass of Model ({type(layer).__name__}): Keras files hold '
                 "Sequential and functional models only"
@@ -77,6 +78,8 @@ def _class_path(layer) -> str:
         return "functional"
     if type(layer) is InputLayer:
         return "input_layer"
+    if not registered(layer):  # a layer of the user's own: Keras names its path after the class, snake-cased
+        return snake_case(type(layer).__name__)
     return keras_mapping(layer).weights_path
 
 
@@ -223,9 +226,11 @@ def _read_slots(root, slots, containers, source: str) -> list:
 
 
 def _integer_weights(layer) -> tuple:
-    from ..layers import InputLayer
+    from ..layers import InputLayer, registered
 
-    return () if type(layer) is InputLayer else keras_mapping(layer).integer_weights
+    if type(layer) is InputLayer or not registered(layer):
+        return ()  # a layer of the user's own: its weights are read with the dtypes it created them with
+    return keras_mapping(layer).integer_weights
 
 
 def read_legacy(root, layers, shapes: list[dict], source: str) -> list:

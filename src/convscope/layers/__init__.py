@@ -53,30 +53,35 @@ def register_model_class(name: str, cls) -> None:
     _SERIALIZED_NAMES[cls] = name
 
 
-def deserialize(spec: dict) -> Layer:
-    """A layer from ``{"class_name": ..., "config": {...}}``; only names in ``LAYER_CLASSES`` or ``MODEL_CLASSES``."""
+def deserialize(spec: dict, custom_objects: dict | None = None) -> Layer:
+    """A layer from ``{"class_name": ..., "config": {...}}``: only names in ``LAYER_CLASSES`` or ``MODEL_CLASSES``,
+    or in ``custom_objects`` (``{"CustomDense": CustomDense}``: classes the caller hands over, as in Keras; a
+    config never makes convscope import anything)."""
     name = spec.get("class_name") if isinstance(spec, dict) else None
-    cls = LAYER_CLASSES.get(name) or MODEL_CLASSES.get(name) if isinstance(name, str) else None
+    custom = (custom_objects or {}).get(name) if isinstance(name, str) else None
+    cls = custom or (LAYER_CLASSES.get(name) or MODEL_CLASSES.get(name) if isinstance(name, str) else None)
     if cls is None:
-        raise ValueError(f"Unknown layer type {name!r}; supported: {', '.join(sorted([*LAYER_CLASSES, *MODEL_CLASSES]))}")
+        raise ValueError(f"Unknown layer type {name!r}; supported: {', '.join(sorted([*LAYER_CLASSES, *MODEL_CLASSES]))}"
+                         " (a layer class of your own: pass custom_objects={name: class})")
     config = spec.get("config", {})
     if not isinstance(config, dict):
         raise TypeError(f'Layer "{name}": config must be a dict, received {type(config).__name__}')
-    return cls.from_config(config)
+    layer = cls.from_config(config)
+    if custom is not None and "name" not in config and isinstance(spec.get("name"), str):
+        layer.name = spec["name"]  # a get_config() of the user's own that leaves the name out
+    return layer
 
 
 def serialize(layer: Layer) -> dict:
-    """``{"class_name", "config"}`` of a registered layer or model; a layer class of your own is refused, since a
-    file names only classes of the closed list (convscope never imports code named by a file)."""
-    config = layer.get_config()
+    """``{"class_name", "config"}``: the registered name, or the class name of a layer of the user's own (which
+    ``deserialize`` rebuilds only from ``custom_objects``, and no model file holds: see ``registered``)."""
+    return {"class_name": _SERIALIZED_NAMES.get(type(layer), type(layer).__name__), "config": layer.get_config()}
+
+
+def registered(layer: Layer) -> bool:
+    """Whether a model file may name ``layer``'s class: one of convscope's own, never code of the user's."""
     name = _SERIALIZED_NAMES.get(type(layer), type(layer).__name__)
-    if LAYER_CLASSES.get(name) is not type(layer) and MODEL_CLASSES.get(name) is not type(layer):
-        raise TypeError(
-            f'Layer "{layer.name}" is of your own class {type(layer).__name__}, which a model file cannot name '
-            f"(it may hold only convscope's layers: {', '.join(sorted(LAYER_CLASSES))}); save the weights "
-            "(model.save_weights) and rebuild the model from its code"
-        )
-    return {"class_name": name, "config": config}
+    return LAYER_CLASSES.get(name) is type(layer) or MODEL_CLASSES.get(name) is type(layer)
 
 
 __all__ = [
@@ -88,6 +93,6 @@ __all__ = [
     "ZeroPadding2D", "CenterCrop", "RandomBrightness", "RandomContrast", "RandomCrop", "RandomFlip",
     "RandomRotation", "RandomTranslation", "RandomZoom", "Resizing", "add", "average", "concatenate", "maximum",
     "minimum", "multiply", "subtract",
-    "Lambda", "clear_session", "deserialize",
+    "Lambda", "clear_session", "deserialize", "registered",
     "serialize", "register_model_class", "MODEL_CLASSES",
 ]

@@ -298,6 +298,23 @@ class Layer:
 
     add_variable = add_weight
 
+    def add_loss(self, loss) -> None:
+        """Keras's ``add_loss`` inside ``call``: ``loss`` (a tensor computed with convscope.ops) is added to the
+        training loss, its elements summed, and differentiated with the rest (see ``models.graph``)."""
+        from .operation import add_loss
+
+        add_loss(f'Layer "{self.name}"', loss)
+
+    @property
+    def losses(self) -> list:
+        """The losses ``add_loss`` added in the last forward pass, its sublayers' (recursively), then the
+        penalties of its own weights' regularizers, as Keras lists them."""
+        own = list(self.__dict__.get("_added_loss_values", ()))
+        for layer in self.sublayers:
+            own += layer.losses
+        trainable = self._params if self.trainable else []
+        return own + [float(p.regularizer(p.value)) for p in trainable if p.trainable and p.regularizer is not None]
+
     @property
     def parameters(self) -> list[Parameter]:
         """All parameters in Keras's weight order (trainable ones first, as created), then its sublayers'."""
@@ -370,10 +387,17 @@ class Layer:
                 f"expected shape={expected}, found shape={found or tuple(shape)}"
             )
 
-    def __call__(self, inputs, training=None):
+    def __call__(self, inputs, *more_inputs, training=None):
         """On KerasTensors: record this call in the graph and return its symbolic output (``training=True`` /
         ``False`` fixes the mode of this call whatever the model runs in, as in Keras). On arrays: build on
-        first use, check the input and return ``forward(inputs)``."""
+        first use, check the input and return ``forward(inputs)``. A layer defined by ``call`` may take
+        several positional inputs (``endpoint(targets, logits)``), passed on to ``call`` as they came."""
+        if more_inputs:
+            if not self._defines_call():
+                raise TypeError(f'Layer "{self.name}" takes one input (a tensor or a list of them), received '
+                                f"{1 + len(more_inputs)} positional arguments")
+            self._positional_call = True
+            inputs = [inputs, *more_inputs]
         if is_symbolic(inputs):
             return self._call_symbolic(inputs, training)
         if isinstance(inputs, (list, tuple)):
@@ -386,7 +410,7 @@ class Layer:
             self._build_for(shape)
         for i, a in enumerate(arrays if isinstance(arrays, list) else [arrays]):
             self.check_input(a, i)
-        return self.forward(arrays, training=bool(training))
+        return backend.eager(self.forward(arrays, training=bool(training)))
 
     def _call_symbolic(self, inputs, training=None):
         as_list = isinstance(inputs, (list, tuple))

@@ -62,6 +62,11 @@ class KerasTensor:
     def __iter__(self):
         self._refuse("iteration")
 
+    def record_call(self, function: str, *args, **attrs):
+        """``convscope.ops``'s recording of ``function`` on these arguments, for code below the layers that meets a
+        KerasTensor (a loss called inside a traced ``call``) and cannot import ``layers.operation`` itself."""
+        return _op(function, *args, **attrs)
+
     def __getitem__(self, key):
         return _op("getitem", self, key=_static_key(self, key))
 

@@ -27,18 +27,29 @@ from ..arraymath.functions import FUNCTIONS
 from .base import Layer, Parameter, unique_name
 from .node import KerasTensor, Node
 
-_tracing_depth = 0
+_added_losses: list = []  # one list per trace in progress, innermost last
 
 
 @contextlib.contextmanager
 def tracing():
-    """Within this block, a ``Parameter`` passed to an op is recorded as part of the graph being traced."""
-    global _tracing_depth
-    _tracing_depth += 1
+    """Within this block, a ``Parameter`` passed to an op is recorded as part of the graph being traced, and
+    ``layer.add_loss(t)`` adds the symbolic ``t`` to the list the block yields (the trace's added losses)."""
+    added: list = []
+    _added_losses.append(added)
     try:
-        yield
+        yield added
     finally:
-        _tracing_depth -= 1
+        _added_losses.pop()
+
+
+def add_loss(owner: str, value) -> None:
+    """``Layer.add_loss``: ``value`` (a tensor computed in ``call``) joins the losses of the trace in progress."""
+    if not _added_losses:
+        raise ValueError(f"{owner}: add_loss() works inside call(), on a value computed from its inputs or weights")
+    if not isinstance(value, KerasTensor):
+        raise TypeError(f"{owner}: add_loss() takes a tensor computed in call() with convscope.ops, received "
+                        f"{type(value).__name__}; a constant has no gradient to add")
+    _added_losses[-1].append(value)
 
 
 def _constant(value):
@@ -52,10 +63,11 @@ def _constant(value):
 def apply(function: str, *args, **attrs):
     """``FUNCTIONS[function]`` on ``args``: an array at once, or a KerasTensor recording an ``Operation`` node."""
     symbolic = any(isinstance(a, KerasTensor) for a in args) or (
-        _tracing_depth > 0 and any(isinstance(a, Parameter) for a in args))
+        bool(_added_losses) and any(isinstance(a, Parameter) for a in args))
     if not symbolic:
         arrays = [a.value if isinstance(a, Parameter) else a for a in args]
-        return FUNCTIONS[function].forward(*[backend.xp.asarray(a) for a in arrays], **attrs)
+        result = FUNCTIONS[function].forward(*[backend.xp.asarray(a) for a in arrays], **attrs)
+        return backend.eager(result[0] if FUNCTIONS[function].stateful else result)
     template, tensors = [], []
     for a in args:
         if isinstance(a, KerasTensor):
@@ -79,6 +91,34 @@ def _operation_class(function: str):
     return _OPERATION_CLASSES[function]
 
 
+class Dim:
+    """A size known only when the graph runs: axis ``axis`` of ``tensor`` (``ops.shape(x)[0]`` of a batch).
+    ``convscope.random``'s functions take it in a shape; it prints as None."""
+
+    def __init__(self, tensor: KerasTensor, axis: int):
+        self.tensor, self.axis = tensor, axis
+
+    def __repr__(self) -> str:
+        return "None"
+
+    def __index__(self):
+        raise TypeError(f"the size of axis {self.axis} of {self.tensor} is known only when the model runs (None)")
+
+
+def shape_template(shape):
+    """``(template, reference tensors)`` for a shape that may hold ``Dim`` entries: each becomes
+    ``("dim", i, axis)``, read at run time off the i-th reference tensor."""
+    template, refs = [], []
+    for d in shape:
+        if isinstance(d, Dim):
+            if all(d.tensor is not r for r in refs):
+                refs.append(d.tensor)
+            template.append(("dim", next(i for i, r in enumerate(refs) if r is d.tensor), d.axis))
+        else:
+            template.append(int(d))
+    return tuple(template), refs
+
+
 class Operation(Layer):
     """One call of a ``convscope.ops`` function in a graph (see the module docstring).
 
@@ -90,7 +130,7 @@ class Operation(Layer):
     def __init__(self, function: str, template, attrs):
         super().__init__(name=unique_name(function))
         self.function, self.template, self.attrs = function, list(template), dict(attrs)
-        self._arrays = self._output = None
+        self._arrays = self._output = self._state = None
 
     def _arguments(self, xs):
         return [xs[ref] if kind == "tensor" else ref.value if kind == "parameter" else ref
@@ -99,7 +139,8 @@ class Operation(Layer):
     def _probe(self, tensors, size: int):
         arrays = [backend.xp.ones(tuple(size if d is None else d for d in t.shape), dtype=t.dtype) for t in tensors]
         with backend.xp.errstate(all="ignore"):
-            return backend.xp.asarray(FUNCTIONS[self.function].forward(*self._arguments(arrays), **self.attrs))
+            result = FUNCTIONS[self.function].forward(*self._arguments(arrays), **self.attrs)
+        return backend.xp.asarray(result[0] if FUNCTIONS[self.function].stateful else result)
 
     def record(self, tensors) -> KerasTensor:
         """The KerasTensor this call produces, its shape and dtype found by two probes (see the module docstring)."""
@@ -121,11 +162,15 @@ class Operation(Layer):
 
     def forward(self, xs, training: bool = False):
         self._arrays = self._arguments(xs)
-        self._output = FUNCTIONS[self.function].forward(*self._arrays, **self.attrs)
-        return self._output
+        result = FUNCTIONS[self.function].forward(*self._arrays, **self.attrs)
+        if FUNCTIONS[self.function].stateful:
+            result, self._state = result
+        self._output = result
+        return result
 
     def backward(self, dy, need_dx: bool = True):
-        grads = FUNCTIONS[self.function].backward(dy, self._arrays, self._output, **self.attrs)
+        f = FUNCTIONS[self.function]
+        grads = f.backward(dy, self._arrays, self._state if f.stateful else self._output, **self.attrs)
         dxs = []
         for (kind, ref), g in zip(self.template, grads):
             if kind == "tensor":

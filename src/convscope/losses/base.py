@@ -35,9 +35,12 @@ class Loss:
         self.name = name or self.default_name
 
     def __call__(self, y_true, y_pred, sample_weight=None):
-        """The reduced loss, a float (for ``reduction="none"`` the array of weighted per-sample values)."""
+        """The reduced loss, a 0-d ``backend.Tensor`` (for ``reduction="none"`` the weighted per-sample values)."""
+        symbolic = next((a for a in (y_true, y_pred) if hasattr(a, "record_call")), None)
+        if symbolic is not None:  # inside a traced call(): a graph node whose gradient is this loss's
+            return symbolic.record_call("loss", y_true, y_pred, loss=self, sample_weight=sample_weight)
         values, _, weights = self._values(y_true, y_pred, sample_weight, with_gradient=False)
-        return reduce(values, weights, self.reduction)[0]
+        return backend.eager(reduce(values, weights, self.reduction)[0])
 
     def gradient(self, y_true, y_pred, sample_weight=None):
         """d loss / d y_pred, shaped like ``y_pred``."""

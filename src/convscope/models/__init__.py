@@ -4,11 +4,11 @@ from .. import formats
 from ..layers import register_model_class
 from ..layers.base import register_call_runner
 from . import call_runner
-from .model import INFERENCE_SLICE, Model
+from .model import INFERENCE_SLICE, Functional, Model
 from .sequential import Sequential
 from .trace import LayerTrace
 
-register_model_class("Functional", Model)
+register_model_class("Functional", Functional)
 register_model_class("Sequential", Sequential)
 register_call_runner(call_runner)
 
@@ -22,4 +22,4 @@ def load_model(path, compile: bool = True):
     return formats.loader_for(path)(path, compile=compile)
 
 
-__all__ = ["INFERENCE_SLICE", "LayerTrace", "Model", "Sequential", "load_model"]
+__all__ = ["INFERENCE_SLICE", "Functional", "LayerTrace", "Model", "Sequential", "load_model"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 
+from .. import backend
 from ..layers.base import unique_name
 from ..layers.node import KerasTensor, flatten_tensors
 from ..layers.operation import tracing
@@ -30,8 +31,9 @@ def _graph(layer, input_shape, training: bool):
     if key not in cache:
         inputs = [Input(shape=tuple(s[1:]), name=unique_name(f"{layer.name}_input")) for s in shapes]
         kwargs = {"training": bool(training)} if "training" in inspect.signature(layer.call).parameters else {}
-        with tracing():
-            outputs = layer.call(inputs if as_list else inputs[0], **kwargs)
+        with tracing() as added:
+            outputs = layer.call(*inputs, **kwargs) if layer.__dict__.get("_positional_call") else layer.call(
+                inputs if as_list else inputs[0], **kwargs)
         flat = flatten_tensors(outputs)
         for t in flat:
             if not isinstance(t, KerasTensor):
@@ -39,7 +41,7 @@ def _graph(layer, input_shape, training: bool):
                     f'Layer "{layer.name}": call() returned {type(t).__name__}, not a tensor computed from its inputs '
                     "with convscope.ops or layers, so it cannot be differentiated"
                 )
-        graph = graph_module.GraphFunction(inputs, flat, owner=f'Layer "{layer.name}"')
+        graph = graph_module.GraphFunction(inputs, flat, owner=f'Layer "{layer.name}"', added_losses=added)
         cache[key] = (graph, as_list, isinstance(outputs, (list, tuple)))
     return cache[key]
 
@@ -57,6 +59,7 @@ def forward(layer, x, training: bool):
     plan = graph.plan(fuse=True)
     outs, tape = graph_module.forward(plan, arrays, bool(training), keep_state=True)
     layer._call_tape = (plan, tape, isinstance(x, list), several)
+    layer._added_loss_values = [float(backend.xp.sum(v)) for v in tape.losses]
     return outs if several else outs[0]
 
 

@@ -35,11 +35,8 @@ def _per_output(value, names: list, arg: str, owner: str, default):
 
 
 def output_specs(owner: str, names: list, loss, loss_weights, metrics) -> list[OutputSpec]:
-    if loss is None:
-        raise ValueError(f'{owner}: compile() needs a loss, e.g. loss="categorical_crossentropy"')
+    # No loss at all is allowed, as in Keras: the model may train on the losses its layers add (add_loss).
     per_loss = _per_output(loss, names, "loss", owner, None)
-    if all(item is None for item in per_loss):
-        raise ValueError(f'{owner}: compile() needs a loss for at least one output ({names})')
     per_weight = _per_output(1.0 if loss_weights is None else loss_weights, names, "loss_weights", owner, 1.0)
     if metrics is None:
         per_metrics = [[] for _ in names]

@@ -21,6 +21,9 @@ A layer with an ``activity_regularizer`` r adds r(y) / batch to the loss for eac
 of each call (Keras 3's scaling): ``forward`` hands the value to the innermost
 ``activity_penalties()`` block (nested models included) and, when a backward pass will
 follow, keeps dr/dy / batch on the tape, which ``backward`` adds to that call's dL/dy.
+The losses a traced ``call`` adds with ``add_loss`` are extra outputs of its graph
+(``added_losses``): ``forward`` hands their summed values to the same block, and
+``backward`` starts them with dL/d(loss) = 1, since they enter the total loss as they are.
 """
 
 from __future__ import annotations
@@ -46,12 +49,20 @@ def activity_penalties():
         _penalty_sinks.pop()
 
 
-class GraphFunction:
-    """The nodes from ``inputs`` to ``outputs`` (lists of KerasTensors), checked and ordered."""
+class Tape(list):
+    """Each step's ``(forward_state(), activity gradients)``, and the added losses' values of that pass."""
 
-    def __init__(self, inputs, outputs, owner: str = "Model"):
+    losses: list = []
+
+
+class GraphFunction:
+    """The nodes from ``inputs`` to ``outputs`` (lists of KerasTensors), checked and ordered; ``added_losses``
+    (tensors given to ``add_loss`` while the graph was traced) are computed too, as extra outputs."""
+
+    def __init__(self, inputs, outputs, owner: str = "Model", added_losses=()):
         self.owner = owner
         self.inputs, self.outputs = list(inputs), list(outputs)
+        self.added_losses = list(added_losses)
         for what, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             for t in tensors:
                 if not isinstance(t, KerasTensor):
@@ -61,7 +72,7 @@ class GraphFunction:
                     )
         if len({id(t) for t in self.inputs}) != len(self.inputs):
             raise ValueError(f"{owner}: the same tensor appears twice among the inputs")
-        self.nodes, self.layers = _map_graph(self.inputs, self.outputs, owner)
+        self.nodes, self.layers = _map_graph(self.inputs, self.outputs + self.added_losses, owner)
         self._plans = {}
 
     def plan(self, fuse: bool):
@@ -195,8 +206,9 @@ class Plan:
             self.steps.append(Step(op, nodes, [slot_of(t) for t in ins], [slot_of(t) for t in node.outputs],
                                    node.as_list))
         self.output_slots = [slot_of(t) for t in graph.outputs]
+        self.loss_slots = [slot_of(t) for t in graph.added_losses]
         self.slot_count = len(slot)
-        keep = set(self.output_slots)
+        keep = set(self.output_slots) | set(self.loss_slots)
         last_use = {}
         for i, step in enumerate(self.steps):
             for s in step.inputs:
@@ -227,7 +239,7 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, p
     values = [None] * plan.slot_count
     for s, a in zip(plan.input_slots, arrays):
         values[s] = a
-    tape = [] if keep_state else None
+    tape = Tape() if keep_state else None
     for step in plan.steps:
         args = [values[s] for s in step.inputs]
         mode = training if step.training is None else step.training
@@ -243,6 +255,8 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, p
                 _penalty_sinks[-1].append(sum(float(regularizer(o)) for o in outs) / batch)
             if keep_state:
                 activity = [regularizer.gradient(o) / batch for o in outs]
+        if keep_state and activity is None and getattr(step.op, "_added_loss_values", None):
+            activity = [backend.xp.zeros_like(o) for o in outs]  # its own added losses need its backward
         if keep_state:
             tape.append((step.op.forward_state(), activity))
         if preactivations is not None:
@@ -252,6 +266,12 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, p
             record(step, args, outs)
         for s in step.release:
             values[s] = None
+    if plan.loss_slots:
+        added = [values[s] for s in plan.loss_slots]
+        if _penalty_sinks:
+            _penalty_sinks[-1].append(sum(float(backend.xp.sum(v)) for v in added))
+        if keep_state:
+            tape.losses = added
     return [values[s] for s in plan.output_slots], tape
 
 
@@ -262,6 +282,8 @@ def backward(plan: Plan, tape, output_grads, from_preactivation=(), need_input_g
     pre-activation (a final softmax fused with cross-entropy). ``record(step, dys, dxs)`` sees every step.
     """
     grads = [None] * plan.slot_count
+    for s, value in zip(plan.loss_slots, tape.losses):
+        _accumulate(grads, s, backend.xp.ones_like(value))
     preactivation_steps = {}
     for k, g in enumerate(output_grads):
         if g is None:
@@ -289,7 +311,7 @@ def backward(plan: Plan, tape, output_grads, from_preactivation=(), need_input_g
         else:
             dy = dys if len(dys) > 1 else dys[0]
             dx = step.op.backward(dy, need_dx=need_dx)
-        dxs = dx if step.as_list else [dx]
+        dxs = (dx if dx is not None else [None] * len(step.inputs)) if step.as_list else [dx]
         if record is not None:
             record(step, dys, dxs)
         for s, d in zip(step.inputs, dxs):

@@ -33,7 +33,7 @@ import sys
 
 from .. import backend, formats, optimizers
 from ..callbacks import CallbackList
-from ..layers import Layer, serialize
+from ..layers import Layer, registered, serialize
 from ..layers.base import snake_case, unique_name
 from ..layers.node import KerasTensor, flatten_tensors
 from ..layers.operation import tracing
@@ -49,6 +49,12 @@ batch statistics, and slices this small keep every layer's maps in the CPU cache
 
 class Model(Layer):
     """``Model(inputs, outputs, name=None)``, or a subclass with ``call``; see the module docstring."""
+
+    def __new__(cls, *args, **kwargs):
+        # As Keras: Model(inputs, outputs) is a Functional (its summary and files say so).
+        if cls is Model and (args or "inputs" in kwargs or "outputs" in kwargs):
+            cls = Functional
+        return super().__new__(cls)
 
     def __init__(self, inputs=None, outputs=None, name: str | None = None, trainable: bool = True):
         default = "functional" if type(self) is Model else snake_case(type(self).__name__)
@@ -109,11 +115,14 @@ class Model(Layer):
     def _record_call(self, shapes, training: bool):
         from ..layers import Input
 
-        inputs = [Input(shape=tuple(s[1:]), name=unique_name(f"{self.name}_input")) for s in shapes]
+        keys = self.__dict__.get("_call_keys")
+        names = keys or [unique_name(f"{self.name}_input") for _ in shapes]
+        inputs = [Input(shape=tuple(s[1:]), name=name) for s, name in zip(shapes, names)]
         kwargs = {"training": training} if "training" in inspect.signature(self.call).parameters else {}
-        with tracing():
-            outputs = self.call(inputs[0] if len(inputs) == 1 else inputs, **kwargs)
-        self._input_structure = ("single", None) if len(inputs) == 1 else ("list", None)
+        given = dict(zip(keys, inputs)) if keys else inputs[0] if len(inputs) == 1 else inputs
+        with tracing() as added:
+            outputs = self.call(given, **kwargs)
+        self._input_structure = data.structure_of(given)
         self._output_structure = data.structure_of(outputs)
         for t in flatten_tensors(outputs):
             if not isinstance(t, KerasTensor):
@@ -121,7 +130,8 @@ class Model(Layer):
                     f'Model "{self.name}": call() returned {type(t).__name__}, not the output of a layer call; '
                     "convscope can only differentiate what layers compute"
                 )
-        graph = graph_module.GraphFunction(inputs, flatten_tensors(outputs), owner=f'Model "{self.name}"')
+        graph = graph_module.GraphFunction(inputs, flatten_tensors(outputs), owner=f'Model "{self.name}"',
+                                           added_losses=added)
         self._adopt(graph)
         return graph
 
@@ -262,6 +272,7 @@ class Model(Layer):
         plan = graph.plan(fuse=True)
         outs, self._tape = graph_module.forward(plan, arrays, training, keep_state=True)
         self._tape_plan = plan
+        self._added_loss_values = [float(backend.xp.sum(v)) for v in self._tape.losses]
         return outs[0] if len(outs) == 1 else outs
 
     def backward(self, dy, need_dx: bool = True):
@@ -294,7 +305,10 @@ class Model(Layer):
     def _inputs(self, x, arg="x") -> list:
         """``x`` as one checked array per model input (a subclass is built here from the first data)."""
         if not self.built and x is not None and self._graph is None:
-            arrays = [backend.xp.asarray(a) for a in (x if isinstance(x, (list, tuple)) else [x])]
+            if isinstance(x, dict):  # call() will receive a dict of tensors under the same keys
+                self._call_keys = list(x)
+            values = list(x.values()) if isinstance(x, dict) else x if isinstance(x, (list, tuple)) else [x]
+            arrays = [backend.xp.asarray(a) for a in values]
             if all(a.ndim >= 1 for a in arrays):
                 self._graph_for(False, [(None, *a.shape[1:]) for a in arrays])
         self._require_built(f'using argument "{arg}"')
@@ -310,6 +324,8 @@ class Model(Layer):
         """``y`` as one checked target array per output (None for outputs without a loss), each probed by its loss."""
         names = self.output_names
         # A dict may leave out outputs that have no loss; a list or an array must match the outputs.
+        if y is None and all(spec.loss is None for spec in self._specs):
+            return [None] * len(names)  # nothing to compare with: the losses come from add_loss
         given = [y.get(k) for k in names] if isinstance(y, dict) else data.arrays_for(self, y, names, arg, "output")
         targets = []
         shapes = self.output_shape if isinstance(self.output_shape, list) else [self.output_shape]
@@ -389,6 +405,10 @@ class Model(Layer):
             outs, tape = graph_module.forward(plan, xs, training=True, keep_state=True, preactivations=preactivations)
         total, parts, grads, from_z = self._losses(plan, ys, outs, preactivations, with_gradient=True,
                                                    **_weights_keyword(sample_weight))
+        if not activity and all(spec.loss is None for spec in self._specs) and not any(
+                p.regularizer is not None for p in self.trainable_parameters):
+            raise ValueError(f'{self}: no loss to compute. Give compile() a loss, e.g. '
+                             'loss="sparse_categorical_crossentropy", or add one in a layer with add_loss()')
         total += sum(activity)
         self.zero_grad()
         graph_module.backward(plan, tape, grads, from_z)  # nothing uses dL/dx of the data
@@ -528,8 +548,8 @@ class Model(Layer):
             # Called on arrays: the output(s) only, nothing kept for a backward pass.
             plan = self._graph_for(bool(training), [(None, *a.shape[1:]) for a in xs]).plan(fuse=True)
             outs, _ = graph_module.forward(plan, xs, bool(training), keep_state=False)
-            return data.pack(outs, self._output_structure)
-        return super().__call__(inputs, training)
+            return data.pack(backend.eager(outs), self._output_structure)
+        return super().__call__(inputs, training=training)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False):
@@ -627,10 +647,14 @@ class Model(Layer):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Model":
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Model":
+        """The model a ``get_config()`` describes; ``custom_objects`` maps the class names of layers of your own
+        to their classes (``{"CustomDense": CustomDense}``), as in Keras."""
+        from ..layers import deserialize
         from .rebuild import rebuild_graph
 
-        inputs, outputs, layers = rebuild_graph(config, lambda layer, args, as_list: layer(args if as_list else args[0]))
+        inputs, outputs, layers = rebuild_graph(config, lambda layer, args, as_list: layer(args if as_list else args[0]),
+                                                make_layer=lambda spec: deserialize(spec, custom_objects))
         inputs = _restructure(inputs, config.get("input_structure"))
         outputs = _restructure(outputs, config.get("output_structure"))
         trainable = config.get("trainable", True)
@@ -670,6 +694,27 @@ class Model(Layer):
     def export_onnx(self, path) -> None:
         """Write the model as an ONNX graph (NHWC input, float32), checked by ``onnx.checker``; see ``convscope.interop``."""
         formats.exporter("onnx")(self, path)
+
+
+class Functional(Model):
+    """A model built as ``Model(inputs, outputs)`` (Keras's class of the same name): nothing of its own."""
+
+
+def refuse_unregistered_layers(model) -> None:
+    """A model file names only convscope's own layer classes (its loader imports no code): refuse a layer class of
+    the user's own, or a Lambda or ops call inside the model, naming it and what to do instead."""
+    def walk(layer):
+        for inner in [*getattr(layer, "layers", []), *layer.sublayers]:
+            inner.get_config()  # an ops call or a Lambda says why it cannot be written
+            if not registered(inner):
+                raise TypeError(
+                    f'Layer "{inner.name}" is of your own class {type(inner).__name__}, which a model file cannot '
+                    "name (convscope never loads code from a file); save the weights (model.save_weights) and "
+                    "rebuild the model from its code"
+                )
+            walk(inner)
+
+    walk(model)
 
 
 def refuse_layers_shared_across_models(model) -> None:

@@ -114,11 +114,12 @@ class Sequential(Model):
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> "Sequential":
+    def from_config(cls, config: dict, custom_objects: dict | None = None) -> "Sequential":
         trainable = config.get("trainable", True)
         if not isinstance(trainable, bool):
             raise TypeError(f'the Sequential config\'s "trainable" must be a bool, received {trainable!r}')
-        model = cls([deserialize(spec) for spec in config["layers"]], name=config.get("name"), trainable=trainable)
+        model = cls([deserialize(spec, custom_objects) for spec in config["layers"]], name=config.get("name"),
+                    trainable=trainable)
         if config.get("input_shape") is not None:
             model.build((None, *config["input_shape"]))
         return model

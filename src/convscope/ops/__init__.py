@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from .. import backend
 from ..layers.node import KerasTensor
-from ..layers.operation import apply
+from ..layers.operation import Dim, apply
 
 
 def _axis(axis):
@@ -218,6 +218,43 @@ def logical_not(x):
     return apply("logical_not", x)
 
 
+def _dtype(dtype):
+    return dtype or backend.floatx()
+
+
+def ones(shape, dtype=None):
+    """An array of ones (Keras's constructors take concrete shapes, so these are arrays, never graph nodes)."""
+    return backend.xp.ones(shape, dtype=_dtype(dtype))
+
+
+def zeros(shape, dtype=None):
+    return backend.xp.zeros(shape, dtype=_dtype(dtype))
+
+
+def full(shape, fill_value, dtype=None):
+    return backend.xp.full(shape, fill_value, dtype=_dtype(dtype))
+
+
+def eye(N, M=None, k=0, dtype=None):  # noqa: N803 -- Keras's names
+    return backend.xp.eye(N, M, k, dtype=_dtype(dtype))
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    return backend.xp.arange(start, stop, step, dtype=dtype)
+
+
+def ones_like(x, dtype=None):
+    return apply("full_like", x, fill_value=1, dtype=dtype)
+
+
+def zeros_like(x, dtype=None):
+    return apply("full_like", x, fill_value=0, dtype=dtype)
+
+
+def full_like(x, fill_value, dtype=None):
+    return apply("full_like", x, fill_value=fill_value, dtype=dtype)
+
+
 def convert_to_tensor(x, dtype=None):
     """An array (or the KerasTensor itself): convscope's tensors are NumPy arrays."""
     if isinstance(x, KerasTensor):
@@ -231,7 +268,10 @@ def convert_to_numpy(x):
 
 
 def shape(x):
-    """The shape as a tuple (None for the unknown batch size of a KerasTensor)."""
+    """The shape as a tuple; on a KerasTensor an unknown size (the batch) is a ``Dim``, which prints as None
+    and which ``convscope.random``'s functions accept in a shape (``random.normal((ops.shape(z)[0], 2))``)."""
+    if isinstance(x, KerasTensor):
+        return tuple(Dim(x, i) if d is None else d for i, d in enumerate(x.shape))
     return tuple(x.shape)
 
 
@@ -240,7 +280,7 @@ def ndim(x):
 
 
 SUPPORTED = sorted(name for name, value in dict(globals()).items()
-                   if callable(value) and not name.startswith("_") and name not in {"apply", "KerasTensor"})
+                   if callable(value) and not name.startswith("_") and name not in {"apply", "KerasTensor", "annotations", "Dim"})
 
 
 def __getattr__(name: str):

@@ -34,6 +34,7 @@ from .. import backend, formats, losses, optimizers
 from ..errors import ModelFileError
 from ..layers import MODEL_CLASSES, InputLayer, deserialize, serialize
 from ..models import load_model  # noqa: F401 -- re-exported: saving.load_model is models.load_model
+from ..models.model import refuse_unregistered_layers
 from ..models.rebuild import rebuild_graph
 from .atomic import atomic_write
 
@@ -48,6 +49,7 @@ def save_model(model, path, training_state: dict | None = None) -> None:
     """Write ``model`` (config, weights, optimizer state, optional JSON-able ``training_state``) to ``path``."""
     if not model.built:
         raise ValueError(f'save_model: model "{model.name}" has not been built; call it on data or give it an Input first')
+    refuse_unregistered_layers(model)
     weights = [(p.name, p.value) for p in model.parameters]
     opt_state = sorted(model.optimizer.get_state().items()) if model.optimizer is not None else []
     config = {
