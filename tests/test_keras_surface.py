@@ -131,8 +131,10 @@ def test_added_losses_train_and_are_listed():
     before = float(np.abs(model.predict(x, verbose=0)).sum())
     model.fit(x, np.zeros((4, 2)), epochs=3, verbose=0)
     assert float(np.abs(model.predict(x, verbose=0)).sum()) < before
-    with pytest.raises(ValueError, match=r"add_loss\(\) works inside call\(\)"):
-        reg.add_loss(keras.ops.ones(()))
+    reg(x)  # on arrays, call() runs at once and add_loss records the number
+    assert reg.losses == [pytest.approx(0.5 * float(np.sum(x ** 2)))]
+    with pytest.raises(ValueError, match=r"add_loss\(\) of a symbolic tensor works inside call\(\)"):
+        reg.add_loss(keras.ops.sum(keras.Input((2,))))
 
 
 def test_a_layer_of_your_own_takes_several_positional_inputs():
@@ -148,3 +150,57 @@ def test_a_layer_of_your_own_takes_several_positional_inputs():
     assert len(history.history["loss"]) == 2 and history.history["loss"][1] < history.history["loss"][0]
     with pytest.raises(TypeError, match=r'Layer "dense_1" takes one input .* received 2 positional arguments'):
         layers.Dense(2)(inputs, targets)
+
+
+def test_a_layer_of_your_own_runs_eagerly_on_arrays_and_may_update_its_weights():
+    """keras.io's ComputeSum: a non-trainable weight updated with assign_add in a call on arrays."""
+    class ComputeSum(layers.Layer):
+        def __init__(self, input_dim):
+            super().__init__()
+            self.total = self.add_weight(initializer="zeros", shape=(input_dim,), trainable=False)
+
+        def call(self, inputs):
+            if float(keras.ops.sum(inputs)) > 0:  # eager: Python may look at the values
+                self.total.assign_add(keras.ops.sum(inputs, axis=0))
+            return self.total
+
+    my_sum = ComputeSum(2)
+    x = keras.ops.ones((2, 2))
+    assert my_sum(x).numpy().tolist() == [2.0, 2.0]
+    assert my_sum(x).numpy().tolist() == [4.0, 4.0]
+    assert len(my_sum.weights) == 1 and len(my_sum.non_trainable_weights) == 1 and my_sum.trainable_weights == []
+    with pytest.raises(TypeError, match=r"float\(\) on the output of layer \"sum.*holds no values yet"):
+        keras.Sequential([keras.Input((2,)), ComputeSum(2)])  # in a graph, the values are not there yet
+
+    class Accumulate(layers.Layer):
+        def build(self, input_shape):
+            self.total = self.add_weight(shape=(input_shape[-1],), initializer="zeros", trainable=False)
+
+        def call(self, inputs):
+            self.total.assign_add(keras.ops.sum(inputs, axis=0))
+            return inputs
+
+    with pytest.raises(TypeError, match=r"assign_add\(\) of a symbolic tensor: inside a model's graph"):
+        keras.Sequential([keras.Input((2,)), Accumulate()])
+
+
+def test_to_categorical_and_set_random_seed_follow_keras():
+    np.testing.assert_array_equal(keras.utils.to_categorical(np.array([[1.0], [0.0]]), 3), [[0, 1, 0], [1, 0, 0]])
+    assert keras.utils.to_categorical(np.array([[0, 2], [1, 1]])).shape == (2, 2, 3)
+    keras.utils.set_random_seed(5)
+    first = np.random.random(3)
+    keras.utils.set_random_seed(5)
+    np.testing.assert_array_equal(np.random.random(3), first)  # a program's own np.random data, as Keras seeds it
+
+
+def test_count_params_of_an_unbuilt_subclass_is_refused_as_in_keras():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    with pytest.raises(ValueError, match=r"count_params on .* not built yet"):
+        Net().count_params()

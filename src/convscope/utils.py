@@ -6,25 +6,33 @@ from . import backend
 
 
 def set_random_seed(seed: int) -> None:
-    """Make a run reproducible: seeds the generator behind initializers, dropout and shuffling."""
+    """Make a run reproducible, as ``keras.utils.set_random_seed``: seeds the generator behind initializers,
+    dropout and shuffling, and NumPy's and Python's global generators (a program's own ``np.random`` data)."""
+    import random
+
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"set_random_seed: expected an int seed, received {type(seed).__name__}")
     backend.set_seed(seed)
+    backend.xp.random.seed(seed)
+    random.seed(seed)
 
 
 def to_categorical(y, num_classes: int | None = None):
-    """Class indices ``(n,)`` as one-hot rows ``(n, num_classes)`` of ``floatx()``."""
+    """Class indices as one-hot rows of ``floatx()``, as ``keras.utils.to_categorical``: labels of shape ``s``
+    (a trailing axis of 1 dropped) give ``s + (num_classes,)``; float labels are read as integers."""
     xp = backend.xp
     y = xp.asarray(y)
-    if y.ndim != 1 or not xp.issubdtype(y.dtype, xp.integer):
-        raise ValueError(f"to_categorical: expected a 1-D array of integer labels, received shape {y.shape} dtype {y.dtype}")
+    if not (xp.issubdtype(y.dtype, xp.integer) or xp.issubdtype(y.dtype, xp.floating)):
+        raise ValueError(f"to_categorical: expected integer labels, received dtype {y.dtype}")
+    shape = y.shape[:-1] if y.ndim > 1 and y.shape[-1] == 1 else y.shape
+    y = y.reshape(-1).astype(xp.int64)
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size else 0
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"to_categorical: labels must lie in [0, {num_classes}), received range [{y.min()}, {y.max()}]")
     out = xp.zeros((y.shape[0], num_classes), dtype=backend.floatx())
     out[xp.arange(y.shape[0]), y] = 1
-    return out
+    return out.reshape(*shape, num_classes)
 
 
 class PyDataset:

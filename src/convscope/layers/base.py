@@ -129,10 +129,27 @@ class Parameter:
 
     def assign(self, value) -> None:
         """Set the value in place (Keras's ``variable.assign``); the shape must stay the same."""
+        self.value[...] = self._checked(value, "assign")
+
+    def assign_add(self, delta) -> None:
+        """``value += delta`` in place (Keras's ``variable.assign_add``), in a call on arrays."""
+        self.value += self._checked(delta, "assign_add")
+
+    def assign_sub(self, delta) -> None:
+        self.value -= self._checked(delta, "assign_sub")
+
+    def _checked(self, value, method: str):
+        if is_symbolic(value):
+            raise TypeError(
+                f'Parameter "{self.name}": {method}() of a symbolic tensor: inside a model\'s graph, convscope\'s '
+                "layers compute pure functions of their inputs and weights; update the weight in a call on arrays "
+                "(layer(x)) or in a callback"
+            )
         value = backend.xp.asarray(value)
-        if value.shape != self.value.shape:
-            raise ValueError(f'Parameter "{self.name}": assign() expects shape {self.value.shape}, received {value.shape}')
-        self.value[...] = value
+        if backend.xp.broadcast_shapes(value.shape, self.value.shape) != self.value.shape:
+            raise ValueError(f'Parameter "{self.name}": {method}() expects shape {self.value.shape}, '
+                             f"received {value.shape}")
+        return value
 
     def __repr__(self) -> str:
         return f"Parameter({self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
@@ -159,6 +176,7 @@ class Layer:
     """Base class: naming, building on first call, input checks, weights in Keras order."""
 
     is_input_layer = False
+    is_operation = False  # a convscope.ops call in a graph (layers.operation), not a layer of model.layers
 
     def __init__(self, name: str | None = None, trainable: bool = True, input_shape=None, input_dim=None,
                  activity_regularizer=None):
@@ -300,9 +318,13 @@ class Layer:
 
     def add_loss(self, loss) -> None:
         """Keras's ``add_loss`` inside ``call``: ``loss`` (a tensor computed with convscope.ops) is added to the
-        training loss, its elements summed, and differentiated with the rest (see ``models.graph``)."""
-        from .operation import add_loss
+        training loss, its elements summed, and differentiated with the rest (see ``models.graph``). In a call
+        on arrays (``layer(x)``), the number is recorded in ``layer.losses``."""
+        from .operation import add_loss, tracing_in_progress
 
+        if not tracing_in_progress() and not is_symbolic(loss):
+            self.__dict__.setdefault("_added_loss_values", []).append(float(backend.xp.sum(backend.xp.asarray(loss))))
+            return
         add_loss(f'Layer "{self.name}"', loss)
 
     @property
@@ -406,11 +428,35 @@ class Layer:
         else:
             arrays = backend.xp.asarray(inputs)
             shape = (None, *arrays.shape[1:])
+        if self._defines_call():
+            return self._call_eagerly(arrays, shape, training)
         if not self.built:
             self._build_for(shape)
         for i, a in enumerate(arrays if isinstance(arrays, list) else [arrays]):
             self.check_input(a, i)
         return backend.eager(self.forward(arrays, training=bool(training)))
+
+    def _call_eagerly(self, arrays, shape, training):
+        """A layer of your own on arrays runs its ``call`` at once, on arrays, as Keras runs it eagerly: Python
+        may look at the values, weights may be updated in place (``assign_add``), ``add_loss`` takes numbers."""
+        if not self.built:
+            self.build(shape)
+            self.input_shape = [tuple(s) for s in shape] if isinstance(shape, list) else tuple(shape)
+            self.built = True
+        import inspect
+
+        kwargs = {"training": bool(training)} if "training" in inspect.signature(self.call).parameters else {}
+        self._added_loss_values = []
+        if self.__dict__.get("_positional_call"):
+            out = self.call(*arrays, **kwargs)
+        else:
+            out = self.call(arrays, **kwargs)
+        out = [p.numpy() if isinstance(p, Parameter) else p for p in out] if isinstance(out, (list, tuple)) else (
+            out.numpy() if isinstance(out, Parameter) else out)
+        if self.output_shape is None:
+            shapes = [(None, *backend.xp.shape(o)[1:]) for o in (out if isinstance(out, (list, tuple)) else [out])]
+            self.output_shape = shapes if isinstance(out, (list, tuple)) else shapes[0]
+        return backend.eager(out)
 
     def _call_symbolic(self, inputs, training=None):
         as_list = isinstance(inputs, (list, tuple))

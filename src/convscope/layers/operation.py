@@ -42,10 +42,15 @@ def tracing():
         _added_losses.pop()
 
 
+def tracing_in_progress() -> bool:
+    return bool(_added_losses)
+
+
 def add_loss(owner: str, value) -> None:
     """``Layer.add_loss``: ``value`` (a tensor computed in ``call``) joins the losses of the trace in progress."""
     if not _added_losses:
-        raise ValueError(f"{owner}: add_loss() works inside call(), on a value computed from its inputs or weights")
+        raise ValueError(f"{owner}: add_loss() of a symbolic tensor works inside call(), where the tensor is "
+                         "computed from the call's inputs or weights")
     if not isinstance(value, KerasTensor):
         raise TypeError(f"{owner}: add_loss() takes a tensor computed in call() with convscope.ops, received "
                         f"{type(value).__name__}; a constant has no gradient to add")
@@ -126,6 +131,8 @@ class Operation(Layer):
     ``("parameter", p)`` (a weight read at run time, so that it follows training) or
     ``("constant", value)``; ``attrs`` are the function's keyword arguments (``axis``, ...).
     """
+
+    is_operation = True
 
     def __init__(self, function: str, template, attrs):
         super().__init__(name=unique_name(function))

@@ -185,11 +185,17 @@ class Model(Layer):
         return names
 
     @property
-    def layers(self) -> list:
-        """Every layer, in Keras's order (deepest first; InputLayers included for functional models)."""
+    def operations(self) -> list:
+        """Every layer and ``convscope.ops`` call of the graph, in Keras's order (what ``summary`` lists)."""
         if self._graph is not None:
             return list(self._graph.layers)
         return list(self._tracked)
+
+    @property
+    def layers(self) -> list:
+        """Every layer, in Keras's order (deepest first; InputLayers included for functional models); the
+        ``convscope.ops`` calls between them are in ``operations``, as in Keras."""
+        return [layer for layer in self.operations if not layer.is_operation]
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
         if (name is None) == (index is None):
@@ -237,6 +243,9 @@ class Model(Layer):
         return [p for p in self.parameters if id(p) not in trainable]
 
     def count_params(self) -> int:
+        if not self.built:
+            raise ValueError(f'You tried to call count_params on {self}, but the model is not built yet: call it on '
+                             "data or build(input_shape) first")
         return int(sum(p.value.size for p in self.parameters))
 
     def get_weights(self) -> list:
@@ -704,7 +713,7 @@ def refuse_unregistered_layers(model) -> None:
     """A model file names only convscope's own layer classes (its loader imports no code): refuse a layer class of
     the user's own, or a Lambda or ops call inside the model, naming it and what to do instead."""
     def walk(layer):
-        for inner in [*getattr(layer, "layers", []), *layer.sublayers]:
+        for inner in [*getattr(layer, "operations", []), *layer.sublayers]:
             inner.get_config()  # an ops call or a Lambda says why it cannot be written
             if not registered(inner):
                 raise TypeError(

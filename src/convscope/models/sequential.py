@@ -27,6 +27,11 @@ class Sequential(Model):
         """The layers in order, without the input (as Keras's ``Sequential.layers``)."""
         return list(self._chain)
 
+    @property
+    def operations(self) -> list:
+        """The same as ``layers``: a chain holds no ops calls of its own."""
+        return list(self._chain)
+
     def add(self, layer) -> None:
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer) and layer.node.is_input:
             layer = layer.node.layer

@@ -14,7 +14,7 @@ def summary_lines(model, expand_nested: bool = False, show_trainable: bool = Fal
     """The table's lines. ``expand_nested`` adds each nested model's layers under it ("   └ " per level);
     ``show_trainable`` adds Keras's "Trainable" column: Y, N, or - for a layer without weights."""
     graph = model._graph_for(False)
-    sequential = not any(layer is t.node.layer for t in graph.inputs for layer in model.layers)
+    sequential = not any(layer is t.node.layer for t in graph.inputs for layer in model.operations)
     rows = []
 
     def add(layer, level: int, connected: bool):
@@ -27,11 +27,11 @@ def summary_lines(model, expand_nested: bool = False, show_trainable: bool = Fal
         if show_trainable:
             row.append(("Y" if layer.trainable else "N") if layer.weights else "-")
         rows.append(row)
-        if expand_nested and hasattr(layer, "layers") and layer.layers:
-            for inner in layer.layers:
+        if expand_nested and getattr(layer, "operations", None):
+            for inner in layer.operations:
                 add(inner, level + 1, connected=False)
 
-    for layer in model.layers:
+    for layer in model.operations:
         add(layer, 0, connected=True)
     columns = ["Layer (type)", "Output Shape", "Param #"] + ([] if sequential else ["Connected to"])
     widths = [max(33, *(len(r[0]) + 2 for r in rows)), max(24, *(len(r[1]) + 2 for r in rows)), 15]
