@@ -1,7 +1,7 @@
 """The package's layering, as docs/architecture.md states it, held by parsing every import in src/convscope.
 
 Each top-level module or package has a rank; a module may import only modules of a lower
-rank (its own package's modules aside). So data flows one way: ``ops`` knows nothing of
+rank (its own package's modules aside). So data flows one way: ``arraymath`` knows nothing of
 layers, layers nothing of models, the engine nothing of the files and tools built on it
 (no ``models -> interop`` or ``saving -> interop``), and there can be no import cycle.
 Imports inside functions count too: a lazy import is still a dependency.

@@ -328,3 +328,17 @@ def test_a_loss_called_inside_call_trains_with_its_gradient():
     model = keras.Model([inputs, targets], Endpoint()(targets, layers.Dense(2, activation="tanh")(inputs)))
     x = [RNG.standard_normal((5, 3)), (RNG.random((5, 2)) > 0.5).astype(float)]
     check_model(model, x, None, loss=None)
+
+
+def test_a_loss_subclass_keeps_its_reduction_and_can_be_called_directly():
+    class SumSquares(keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            return ops.sum(ops.square(y_true - y_pred), axis=-1)
+
+    y, p = np.zeros((4, 2)), np.ones((4, 2))
+    assert float(SumSquares(reduction="sum")(y, p)) == 8.0 and float(SumSquares()(y, p)) == 2.0
+    inp = keras.Input((2,))
+    model = keras.Model(inp, layers.Dense(2, kernel_initializer="zeros", bias_initializer="ones")(inp))
+    model.compile(optimizer="sgd", loss=SumSquares(reduction="sum"))
+    assert model.evaluate(np.ones((4, 2)), y, verbose=0) == 8.0  # Keras 3 gives 8.0 too
+    check_model(model, RNG.standard_normal((4, 2)), RNG.standard_normal((4, 2)), loss=SumSquares(reduction="sum"))

@@ -204,3 +204,122 @@ def test_count_params_of_an_unbuilt_subclass_is_refused_as_in_keras():
 
     with pytest.raises(ValueError, match=r"count_params on .* not built yet"):
         Net().count_params()
+
+
+def test_layers_appended_to_a_list_later_are_tracked_and_trained():
+    class Stack(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.blocks = []
+            for _ in range(2):
+                self.blocks.append(layers.Dense(4, activation="relu"))
+            self.heads = {"out": layers.Dense(1)}
+
+        def call(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.heads["out"](x)
+
+    model = Stack()
+    model(np.ones((2, 3)))
+    assert len(model.layers) == 3 and model.count_params() == (3 * 4 + 4) + (4 * 4 + 4) + (4 + 1)
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.blocks[0].kernel.numpy()
+    model.fit(np.random.default_rng(0).random((8, 3)), np.ones((8, 1)), verbose=0)
+    assert not np.array_equal(model.blocks[0].kernel.numpy(), before)
+
+
+def test_a_subclassed_models_own_build_and_weights_train():
+    class Scaled(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2)
+
+        def build(self, input_shape):
+            self.scale = self.add_weight(shape=(input_shape[-1],), initializer="ones", name="scale")
+
+        def call(self, x):
+            return self.dense(x * self.scale)
+
+    model = Scaled()
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 3)), np.zeros((4, 2)), verbose=0)
+    assert [p.name.rsplit("/", 1)[-1] for p in model.weights] == ["scale", "kernel", "bias"]
+    assert model.count_params() == 3 + 3 * 2 + 2 and not np.array_equal(model.scale.numpy(), np.ones(3))
+
+
+def test_numpy_arrays_times_a_weight_stay_in_the_graph():
+    mask = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+
+    class Masked(layers.Layer):
+        def build(self, input_shape):
+            self.w = self.add_weight(shape=(3, 2), initializer="ones")
+
+        def call(self, x):
+            return keras.ops.matmul(x, mask * self.w)  # ndarray * Parameter: a recorded multiply, not a constant
+
+    layer = Masked()
+    model = keras.Sequential([keras.Input((3,)), layer])
+    layer.w.assign(np.zeros((3, 2)))
+    np.testing.assert_array_equal(model.predict(np.ones((1, 3)), verbose=0), [[0.0, 0.0]])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+    assert np.abs(layer.w.numpy() * mask).sum() > 0 and np.all(layer.w.numpy()[mask == 0] == 0)
+    assert np.exp(layer.w).shape == (3, 2)  # NumPy functions of a weight still compute on its value
+
+
+def test_random_ops_follow_reseeding_and_int_seeds_repeat():
+    x = keras.Input((2,))
+    noisy = keras.Model(x, x + keras.random.normal((keras.ops.shape(x)[0], 2)))
+    fixed = keras.Model(x, x + keras.random.normal((keras.ops.shape(x)[0], 2), seed=7))
+    zeros = np.zeros((1, 2))
+    keras.utils.set_random_seed(3)
+    a = noisy.predict(zeros, verbose=0)
+    keras.utils.set_random_seed(3)
+    np.testing.assert_array_equal(noisy.predict(zeros, verbose=0), a)  # traced before, reseeded after: same draw
+    np.testing.assert_array_equal(fixed.predict(zeros, verbose=0), fixed.predict(zeros, verbose=0))
+
+
+def test_model_losses_list_each_layers_penalties():
+    dense = layers.Dense(2, kernel_regularizer=keras.regularizers.L2(0.1), activity_regularizer="l1")
+    model = keras.Sequential([keras.Input((3,)), dense])
+    out = model(np.ones((2, 3)))
+    dense(np.ones((2, 3)))
+    expected = [0.01 * float(np.abs(out.numpy()).sum()) / 2, 0.1 * float(np.sum(dense.kernel.numpy() ** 2))]
+    assert model.losses == pytest.approx(expected)
+
+
+def test_numpy_scalars_keep_a_float32_graph_float32():
+    x = keras.Input((3,))
+    y = layers.Dense(2)(x) * np.float64(0.5) + np.sqrt(4.0)
+    assert y.dtype == "float32"
+    assert keras.Model(x, y).predict(np.ones((1, 3)), verbose=0).dtype == np.float32
+
+
+def test_a_lambda_is_shared_across_input_shapes():
+    square = layers.Lambda(keras.ops.square)
+    a, b = keras.Input((4,)), keras.Input((6,))
+    model = keras.Model([a, b], layers.Concatenate()([square(a), square(b)]))
+    assert model.output_shape == (None, 10)
+    np.testing.assert_array_equal(model.predict([np.full((1, 4), 2.0), np.full((1, 6), 3.0)], verbose=0),
+                                  [[4.0] * 4 + [9.0] * 6])
+
+
+def test_a_keras_file_names_convscopes_loss_functions_as_keras_does(tmp_path):
+    """Keras writes its own functions with module "builtins": so does convscope, and Keras loads the file compiled."""
+    import json
+    import zipfile
+
+    x = keras.Input((3,))
+    model = keras.Model(x, layers.Dense(2, activation="softmax")(x))
+    model.compile(optimizer="adam", loss=keras.losses.sparse_categorical_crossentropy,
+                  metrics=[keras.metrics.sparse_categorical_accuracy])
+    model.save(tmp_path / "m.keras")
+    compile_config = json.loads(zipfile.ZipFile(tmp_path / "m.keras").read("config.json"))["compile_config"]
+    assert compile_config["loss"] == {"module": "builtins", "class_name": "function",
+                                      "config": "sparse_categorical_crossentropy", "registered_name": "function"}
+    assert compile_config["metrics"] == [{"module": "builtins", "class_name": "function",
+                                          "config": "sparse_categorical_accuracy", "registered_name": "function"}]
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.evaluate(np.ones((2, 3)), np.array([0, 1]), verbose=0) == model.evaluate(
+        np.ones((2, 3)), np.array([0, 1]), verbose=0)

@@ -72,11 +72,17 @@ def test_acc_keeps_its_name_as_in_keras():
     assert metrics.get("acc", "sparse_categorical_crossentropy").name == "acc"
 
 
-@pytest.mark.parametrize("loss", ["mse", None])
-def test_accuracy_without_a_cross_entropy_is_refused(loss):
-    with pytest.raises(ValueError, match=r"Metric 'accuracy' is chosen from the loss, which must be a sparse "
-                                         r"categorical, categorical or binary cross-entropy"):
-        metrics.get("accuracy", loss)
+@pytest.mark.parametrize("y_true, y_pred, expected", [
+    (np.array([1, 0]), np.array([[0.2, 0.8], [0.3, 0.7]]), 0.5),          # lower rank: sparse categorical
+    (np.array([[1], [0]]), np.array([[0.2, 0.8], [0.3, 0.7]]), 0.5),      # a last axis of 1: sparse too
+    (np.array([[0, 1], [1, 0]]), np.array([[0.2, 0.8], [0.9, 0.1]]), 1.0),  # same shape: categorical
+    (np.array([[1], [0]]), np.array([[0.7], [0.6]]), 0.5),                # y_pred's last axis 1: binary
+])
+def test_accuracy_without_a_cross_entropy_follows_keras_3s_shape_rule(y_true, y_pred, expected):
+    for loss in ("mse", None):
+        metric = metrics.get("accuracy", loss)
+        metric.update_state(y_true, y_pred)
+        assert metric.name == "accuracy" and metric.result() == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("name, cls", [

@@ -25,17 +25,19 @@ class SeedGenerator:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise TypeError(f"SeedGenerator: argument \"seed\" must be an int or None, received {seed!r}")
         self.seed, self.name = seed, name
-        self.generator = backend.rng_for(None) if seed is None else backend.xp.random.default_rng(seed)
+        # Without a seed, a stream of its own started from the global generator (so set_random_seed fixes it).
+        start = backend.global_rng().integers(2**63) if seed is None else seed
+        self.generator = backend.xp.random.default_rng(start)
 
 
 def _generator(seed, owner: str):
+    """What a random op keeps: a SeedGenerator's stream, or None / an int, resolved each time it runs (see
+    ``arraymath.functions._rng``), so reseeding the global generator reaches ops traced before."""
     if isinstance(seed, SeedGenerator):
         return seed.generator
-    if seed is None:
-        return backend.global_rng()
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f'{owner}: argument "seed" must be None, an int or a SeedGenerator, received {seed!r}')
-    return backend.xp.random.default_rng(seed)
+    return seed
 
 
 def _draw(function: str, shape, seed, **attrs):
@@ -59,7 +61,10 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
     """Integers in [minval, maxval) of ``shape`` (concrete shapes only: integers have no gradient to follow)."""
     if any(isinstance(d, Dim) for d in shape):
         raise TypeError("convscope.random.randint: give a concrete shape")
-    return _generator(seed, "convscope.random.randint").integers(minval, maxval, tuple(shape)).astype(dtype)
+    generator = _generator(seed, "convscope.random.randint")
+    generator = backend.global_rng() if generator is None else backend.xp.random.default_rng(generator) if isinstance(
+        generator, int) else generator
+    return generator.integers(minval, maxval, tuple(shape)).astype(dtype)
 
 
 def dropout(inputs, rate, noise_shape=None, seed=None):
@@ -77,7 +82,10 @@ def shuffle(x, axis=0, seed=None):
     if isinstance(x, KerasTensor):
         raise TypeError("convscope.random.shuffle works on arrays, not inside a model's call()")
     x = backend.xp.asarray(x)
-    return backend.xp.take(x, _generator(seed, "convscope.random.shuffle").permutation(x.shape[axis]), axis=axis)
+    generator = _generator(seed, "convscope.random.shuffle")
+    generator = backend.global_rng() if generator is None else backend.xp.random.default_rng(generator) if isinstance(
+        generator, int) else generator
+    return backend.xp.take(x, generator.permutation(x.shape[axis]), axis=axis)
 
 
 __all__ = ["SeedGenerator", "dropout", "normal", "randint", "shuffle", "uniform"]

@@ -65,8 +65,9 @@ def _as_float_array(x):
 class Regularizer:
     """Base class: ``__call__(x) -> float`` (0 here), ``gradient(x)`` (zeros here), ``get_config``, ``from_config``.
 
-    A subclass defines both ``__call__`` and ``gradient``: convscope trains by explicit backward
-    passes, so a penalty without its gradient would be added to the loss but never minimized.
+    A subclass of your own may define ``__call__`` alone, written with ``convscope.ops`` (Keras's way):
+    training then differentiates it through its traced graph (``models.graph.regularizer_gradient``).
+    convscope's own regularizers define ``gradient`` too, by formula.
     """
 
     def __call__(self, x) -> float:
@@ -91,6 +92,24 @@ class Regularizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
+
+
+class FunctionRegularizer(Regularizer):
+    """A regularizer written as a function of the weight, ``fn(w)`` with ``convscope.ops`` (Keras accepts any
+    callable): its value is ``fn(w)``, its gradient comes from tracing ``fn``. A model file cannot name it."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def __call__(self, x):
+        return self.fn(x)
+
+    def __repr__(self) -> str:
+        return f"FunctionRegularizer({getattr(self.fn, '__name__', self.fn)!r})"
+
+    def get_config(self) -> dict:
+        raise TypeError(f"the regularizer {self.fn!r} is a Python function, which a model file cannot hold; save the "
+                        "weights (model.save_weights) and rebuild the model from its code")
 
 
 class L1L2(Regularizer):
@@ -236,7 +255,13 @@ _BY_NAME = {
 }
 
 
-_OBJECTS = KerasObjects("regularizer", Regularizer, MODULE, _CLASSES, _BY_NAME,
-                        "; convscope needs the penalty's gradient too: subclass convscope.regularizers.Regularizer "
-                        "and define __call__ and gradient")
-get, serialize, deserialize = _OBJECTS.get, _OBJECTS.serialize, _OBJECTS.deserialize
+_OBJECTS = KerasObjects("regularizer", Regularizer, MODULE, _CLASSES, _BY_NAME, "")
+serialize, deserialize = _OBJECTS.serialize, _OBJECTS.deserialize
+
+
+def get(identifier) -> Regularizer | None:
+    """A regularizer from None (None), a name, a serialized dict, a Regularizer class or instance, or a function
+    of the weight written with convscope.ops (a ``FunctionRegularizer``)."""
+    if callable(identifier) and not isinstance(identifier, (Regularizer, type)):
+        return FunctionRegularizer(identifier)
+    return _OBJECTS.get(identifier)

@@ -90,8 +90,11 @@ def _serialized(item, cls, serialize, module: str, legacy: bool):
     if callable(item):
         # A Python function: Keras too records only its name, which loading must find again (a ModelFileError here).
         name = getattr(item, "__name__", type(item).__name__)
-        return name if legacy else {"module": getattr(item, "__module__", None), "class_name": "function",
-                                    "config": name, "registered_name": "function"}
+        module = getattr(item, "__module__", None) or ""
+        # convscope's own functions (losses.sparse_categorical_crossentropy, ...) are Keras's: Keras writes "builtins"
+        module = "builtins" if module.split(".")[0] == "convscope" else module
+        return name if legacy else {"module": module, "class_name": "function", "config": name,
+                                    "registered_name": "function"}
     return item  # a name: Keras resolves it as convscope did
 
 

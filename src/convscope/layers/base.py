@@ -164,6 +164,26 @@ def _parameter_operator(function: str, reflected: bool = False):
     return method
 
 
+_UFUNC_FUNCTIONS = {
+    "add": "add", "subtract": "subtract", "multiply": "multiply", "true_divide": "divide", "power": "power",
+    "maximum": "maximum", "minimum": "minimum", "negative": "negative", "exp": "exp", "log": "log",
+    "square": "square", "sqrt": "sqrt", "absolute": "abs", "tanh": "tanh", "matmul": "matmul", "sign": "sign",
+    "greater": "greater", "greater_equal": "greater_equal", "less": "less", "less_equal": "less_equal",
+}
+
+
+def _parameter_ufunc(self, ufunc, method, *inputs, **kwargs):
+    # NumPy on a weight (``mask * self.w``, ``np.exp(self.w)``) is a convscope.ops call too, so that inside a traced
+    # call() the weight is not frozen into a constant; other NumPy functions read its value.
+    from .operation import apply
+
+    name = _UFUNC_FUNCTIONS.get(ufunc.__name__)
+    if method == "__call__" and name is not None and not kwargs:
+        return apply(name, *inputs)
+    return getattr(ufunc, method)(*[i.value if isinstance(i, Parameter) else i for i in inputs], **kwargs)
+
+
+Parameter.__array_ufunc__ = _parameter_ufunc
 # A weight in arithmetic (``x @ self.w + self.b`` in a custom layer's call) is a convscope.ops call, as in Keras.
 for _dunder, _function in {"add": "add", "sub": "subtract", "mul": "multiply", "truediv": "divide",
                            "pow": "power", "matmul": "matmul"}.items():
@@ -210,19 +230,30 @@ class Layer:
         for layer in self.sublayers:
             layer.trainable = value
 
-    def __setattr__(self, name, value):
-        # A layer defined by call() owns the layers it keeps as attributes (or in lists), in assignment order.
-        if not name.startswith("_") and type(self).call is not Layer.call:
-            tracked = self.__dict__.setdefault("_tracked", [])
-            for item in value if isinstance(value, (list, tuple)) else [value]:
-                if isinstance(item, Layer) and item is not self and all(item is not t for t in tracked):
-                    tracked.append(item)
-        super().__setattr__(name, value)
-
     @property
     def sublayers(self) -> list:
-        """The layers this one keeps as attributes (a layer or model defined by ``call``), else none."""
-        return list(self.__dict__.get("_tracked", ()))
+        """The layers a layer or model defined by ``call`` keeps in its public attributes, directly or in lists,
+        tuples and dicts (looked up when asked, so a layer appended to a list later counts), in the order they
+        were assigned, as Keras tracks them; none for convscope's own layers."""
+        if type(self).call is Layer.call:
+            return []
+        found: list = []
+
+        def visit(value):
+            if isinstance(value, Layer):
+                if value is not self and all(value is not f for f in found):
+                    found.append(value)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    visit(item)
+            elif isinstance(value, dict):
+                for item in value.values():
+                    visit(item)
+
+        for name, value in vars(self).items():
+            if not name.startswith("_"):
+                visit(value)
+        return found
 
     def _defines_call(self) -> bool:
         return type(self).call is not Layer.call and type(self).forward is Layer.forward
@@ -329,9 +360,9 @@ class Layer:
 
     @property
     def losses(self) -> list:
-        """The losses ``add_loss`` added in the last forward pass, its sublayers' (recursively), then the
-        penalties of its own weights' regularizers, as Keras lists them."""
-        own = list(self.__dict__.get("_added_loss_values", ()))
+        """The losses ``add_loss`` added in the last forward pass and its activity penalty there, its sublayers'
+        (recursively), then the penalties of its own weights' regularizers, as Keras lists them."""
+        own = list(self.__dict__.get("_added_loss_values", ())) + list(self.__dict__.get("_activity_loss_values", ()))
         for layer in self.sublayers:
             own += layer.losses
         trainable = self._params if self.trainable else []
@@ -420,6 +451,9 @@ class Layer:
                                 f"{1 + len(more_inputs)} positional arguments")
             self._positional_call = True
             inputs = [inputs, *more_inputs]
+        elif self.__dict__.get("_positional_call") and isinstance(inputs, (list, tuple)):
+            raise TypeError(f'Layer "{self.name}" was called with separate positional inputs before; call it the same '
+                            "way again (layer(a, b)), not on a list")
         if is_symbolic(inputs):
             return self._call_symbolic(inputs, training)
         if isinstance(inputs, (list, tuple)):
@@ -434,7 +468,11 @@ class Layer:
             self._build_for(shape)
         for i, a in enumerate(arrays if isinstance(arrays, list) else [arrays]):
             self.check_input(a, i)
-        return backend.eager(self.forward(arrays, training=bool(training)))
+        out = self.forward(arrays, training=bool(training))
+        if self.activity_regularizer is not None:
+            self._activity_loss_values = [float(self.activity_regularizer(o)) / max(len(o), 1)
+                                          for o in (out if isinstance(out, list) else [out])]
+        return backend.eager(out)
 
     def _call_eagerly(self, arrays, shape, training):
         """A layer of your own on arrays runs its ``call`` at once, on arrays, as Keras runs it eagerly: Python
@@ -470,7 +508,7 @@ class Layer:
         shape = shapes if as_list else shapes[0]
         if not self.built:
             self._build_for(shape)
-        else:
+        elif not self._defines_call():  # call() is traced once per input shape, so any shape is its own call
             for i, s in enumerate(shapes):
                 self.check_input_shape(s, i)
         out_shape = self.compute_output_shape(shape)

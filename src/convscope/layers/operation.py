@@ -59,6 +59,8 @@ def add_loss(owner: str, value) -> None:
 
 def _constant(value):
     """A non-tensor argument as the op will see it: Python numbers stay weak scalars, float arrays take floatx."""
+    if isinstance(value, backend.xp.generic) and value.ndim == 0:
+        value = value.item()  # np.float64(0.5) would make a float32 graph float64 (NumPy's strong scalar types)
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     array = backend.xp.asarray(value)
@@ -145,8 +147,10 @@ class Operation(Layer):
 
     def _probe(self, tensors, size: int):
         arrays = [backend.xp.ones(tuple(size if d is None else d for d in t.shape), dtype=t.dtype) for t in tensors]
+        # A random op probes with a throwaway seed: tracing must not advance anyone's stream.
+        attrs = {**self.attrs, "generator": 0} if "generator" in self.attrs else self.attrs
         with backend.xp.errstate(all="ignore"):
-            result = FUNCTIONS[self.function].forward(*self._arguments(arrays), **self.attrs)
+            result = FUNCTIONS[self.function].forward(*self._arguments(arrays), **attrs)
         return backend.xp.asarray(result[0] if FUNCTIONS[self.function].stateful else result)
 
     def record(self, tensors) -> KerasTensor:

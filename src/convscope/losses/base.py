@@ -39,8 +39,19 @@ class Loss:
         symbolic = next((a for a in (y_true, y_pred) if hasattr(a, "record_call")), None)
         if symbolic is not None:  # inside a traced call(): a graph node whose gradient is this loss's
             return symbolic.record_call("loss", y_true, y_pred, loss=self, sample_weight=sample_weight)
+        if type(self).call is not Loss.call:  # a subclass of the user's own, defined by call() (Keras's way)
+            y_pred = backend.xp.asarray(y_pred)
+            values = backend.xp.asarray(self.call(backend.xp.asarray(y_true).astype(y_pred.dtype), y_pred),
+                                        dtype=y_pred.dtype)
+            weights = sample_weights(type(self).__name__, sample_weight, values.shape, values.dtype)
+            return backend.eager(reduce(values, weights, self.reduction)[0])
         values, _, weights = self._values(y_true, y_pred, sample_weight, with_gradient=False)
         return backend.eager(reduce(values, weights, self.reduction)[0])
+
+    def call(self, y_true, y_pred):
+        """Per-sample values, for a subclass of your own (Keras's ``Loss.call``): write it with convscope.ops and
+        compile() differentiates it (``models.function_loss``); convscope's own losses compute in ``_compute``."""
+        raise NotImplementedError(f"{type(self).__name__} defines no call(y_true, y_pred)")
 
     def gradient(self, y_true, y_pred, sample_weight=None):
         """d loss / d y_pred, shaped like ``y_pred``."""

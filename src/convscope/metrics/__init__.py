@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from .. import losses
+from .. import backend, losses
 from ..losses import (binary_crossentropy, categorical_crossentropy, categorical_hinge, hinge, huber, kl_divergence,
                       log_cosh, mean_absolute_error, mean_absolute_percentage_error, mean_squared_error,
                       mean_squared_logarithmic_error, poisson, sparse_categorical_crossentropy, squared_hinge)
@@ -76,6 +76,36 @@ _ACCURACY_FOR_LOSS = (
     (losses.CategoricalCrossentropy, CategoricalAccuracy),
     (losses.BinaryCrossentropy, BinaryAccuracy),
 )
+
+
+class ShapeChosenAccuracy(Metric):
+    """``"accuracy"`` beside a loss that does not name it (a function, MSE): Keras 3's rule, from the first
+    batch's shapes. Binary when y_pred's last axis is 1; sparse categorical when y_true has a lower rank than
+    y_pred, or a last axis of 1 against a wider y_pred; categorical otherwise."""
+
+    default_name = "accuracy"
+
+    def __init__(self, name: str | None = None, dtype=None):
+        super().__init__(name, dtype)
+        self.chosen = None
+
+    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+        if self.chosen is None:
+            t, p = backend.xp.shape(y_true), backend.xp.shape(y_pred)
+            if p[-1:] == (1,):
+                self.chosen = BinaryAccuracy(name=self.name)
+            elif len(t) < len(p) or (t[-1:] == (1,) and p[-1] > 1):
+                self.chosen = SparseCategoricalAccuracy(name=self.name)
+            else:
+                self.chosen = CategoricalAccuracy(name=self.name)
+        self.chosen.update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def result(self) -> float:
+        return 0.0 if self.chosen is None else self.chosen.result()
+
+    def reset_state(self) -> None:
+        if self.chosen is not None:
+            self.chosen.reset_state()
 
 
 def _from_function(fn) -> Metric:
@@ -133,14 +163,10 @@ def get(identifier, loss=None) -> Metric:
             f"received {identifier!r} ({type(identifier).__name__})"
         )
     if identifier.lower() in ("accuracy", "acc"):
-        loss = None if loss is None else losses.get(loss)
         for loss_cls, metric_cls in _ACCURACY_FOR_LOSS:
-            if isinstance(loss, loss_cls):
+            if isinstance(loss, loss_cls) or (isinstance(loss, (str, dict)) and isinstance(losses.get(loss), loss_cls)):
                 return metric_cls(name=identifier)
-        raise ValueError(
-            f"Metric {identifier!r} is chosen from the loss, which must be a sparse categorical, categorical or "
-            f"binary cross-entropy, received {loss!r}; name the metric instead, e.g. 'categorical_accuracy'"
-        )
+        return ShapeChosenAccuracy(name=identifier)
     if identifier not in _BY_NAME:
         raise ValueError(f"Unknown metric {identifier!r}; known: {sorted(_BY_NAME | {'accuracy': None, 'acc': None})}")
     return _BY_NAME[identifier](name=identifier)

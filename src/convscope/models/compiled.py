@@ -62,9 +62,8 @@ def _loss(item):
     """A Loss from a name, config or Loss; a user's function of (y_true, y_pred), or a Loss subclass defining
     ``call``, becomes a ``FunctionLoss`` (differentiated through its convscope.ops calls)."""
     if isinstance(item, losses.Loss):
-        defines_call = any("call" in vars(c) for c in type(item).__mro__ if c is not losses.Loss and
-                           issubclass(c, losses.Loss) and c.__module__.split(".")[0] != "convscope")
-        return FunctionLoss(item.call, name=item.name) if defines_call else item
+        defines_call = type(item).call is not losses.Loss.call
+        return FunctionLoss(item.call, name=item.name, reduction=item.reduction) if defines_call else item
     try:
         return losses.get(item)
     except (TypeError, ValueError):

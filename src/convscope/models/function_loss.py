@@ -10,15 +10,17 @@ The function runs once per target and prediction shape on symbolic inputs (insid
 that graph forward for the values and backward for dL/dy_pred: the same engine as the
 model's layers, so the gradient needs no formula of its own. As Keras's
 ``LossFunctionWrapper``: ``y_true`` is cast to ``y_pred``'s dtype, and the function's values
-``l`` (one per sample, or any shape) reduce to ``sum(w * l) / l.size`` with sample weights
-``w`` (all ones by default), Keras's "sum_over_batch_size". A ``keras.losses.Loss``
-subclass that defines ``call(y_true, y_pred)`` is handled the same way.
+``l`` (one per sample, or any shape) reduce with sample weights ``w`` by the loss's
+reduction (``losses.reduction``; by default ``sum(w * l) / l.size``, Keras's
+"sum_over_batch_size"). A ``keras.losses.Loss`` subclass that defines ``call(y_true,
+y_pred)`` is handled the same way, with its own reduction.
 """
 
 from __future__ import annotations
 
 from .. import backend
 from ..layers import Input
+from ..losses.reduction import DEFAULT, check_reduction, reduce, sample_weights
 from ..layers.base import unique_name
 from ..layers.node import KerasTensor
 from ..layers.operation import tracing
@@ -31,11 +33,12 @@ class FunctionLoss:
     from_logits = False
     output_activation = None
 
-    def __init__(self, fn, name: str | None = None):
+    def __init__(self, fn, name: str | None = None, reduction: str = DEFAULT):
         if not callable(fn):
             raise TypeError(f"A loss must be a name, a Loss or a function of (y_true, y_pred), received {fn!r}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.reduction = check_reduction(f'Loss "{self.name}"', reduction)
         self._graphs: dict = {}
 
     def _graph(self, y_true, y_pred):
@@ -61,17 +64,18 @@ class FunctionLoss:
         plan = self._graph(y_true, y_pred)
         (values,), tape = graph_module.forward(plan, [y_true, y_pred], training=False, keep_state=with_gradient)
         values = xp.asarray(values, dtype=y_pred.dtype)
-        weights = xp.ones_like(values)
-        if sample_weight is not None:
-            w = xp.asarray(sample_weight, dtype=values.dtype).reshape(-1)
-            # one weight per sample (axis 0); a function that already reduced to a scalar takes their mean
-            weights = weights * (w.reshape((-1,) + (1,) * (values.ndim - 1)) if values.ndim else w.mean())
-        size = max(values.size, 1)
-        value = float(xp.sum(weights * values) / size)
+        if values.ndim == 0 and sample_weight is not None:
+            weights = xp.asarray(sample_weight, dtype=values.dtype).mean()  # a function that reduced already
+        else:
+            weights = sample_weights(f'Loss "{self.name}"', sample_weight, values.shape, values.dtype)
+        value, scale = reduce(values, weights, self.reduction)
         if not with_gradient:
-            return value, None
-        _, grad = graph_module.backward(plan, tape, [weights / size], need_input_grads=True)
-        return value, xp.zeros_like(y_pred) if grad is None else grad
+            return float(value), None
+        if scale is None:
+            raise ValueError(f'Loss "{self.name}": a gradient needs a loss reduced to one number, received '
+                             f"reduction={self.reduction!r}")
+        _, grad = graph_module.backward(plan, tape, [xp.asarray(scale, dtype=values.dtype)], need_input_grads=True)
+        return float(value), xp.zeros_like(y_pred) if grad is None else grad
 
     def __call__(self, y_true, y_pred, sample_weight=None) -> float:
         return self._run(y_true, y_pred, sample_weight, with_gradient=False)[0]

@@ -31,11 +31,37 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 
-from .. import backend, fusion
+from .. import backend, fusion, regularizers
+from ..layers.base import Parameter
 from ..layers.node import KerasTensor
+from ..layers.operation import tracing
 
 
 _penalty_sinks: list = []
+
+
+def regularizer_gradient(regularizer, x):
+    """d regularizer(x) / dx: the regularizer's own ``gradient`` when it has one by formula; for one written with
+    convscope.ops only (a function, or a subclass defining ``__call__`` alone, as Keras lets you write it), the
+    backward pass of its traced graph, in which ``x`` is a captured weight (so ``axis=0`` keeps its meaning)."""
+    if type(regularizer).gradient is not regularizers.Regularizer.gradient or (
+            type(regularizer).__call__ is regularizers.Regularizer.__call__):
+        return regularizer.gradient(x)
+    cache = regularizer.__dict__.setdefault("_traced", {})
+    key = (tuple(x.shape), str(x.dtype))
+    if key not in cache:
+        holder = Parameter(x, "regularized")
+        with tracing():
+            out = regularizer(holder)
+        if not isinstance(out, KerasTensor):
+            raise TypeError(f"the regularizer {regularizer!r} returned {type(out).__name__}, not a value computed "
+                            "from the weight with convscope.ops, so it cannot be differentiated")
+        cache[key] = (holder, GraphFunction([], [out], owner=f"regularizer {regularizer!r}").plan(fuse=False))
+    holder, plan = cache[key]
+    holder.value, holder.grad = x, backend.xp.zeros_like(x)
+    (value,), tape = forward(plan, [], training=False, keep_state=True)
+    backward(plan, tape, [backend.xp.ones_like(value)])
+    return holder.grad
 
 
 @contextlib.contextmanager
@@ -251,10 +277,12 @@ def forward(plan: Plan, arrays, training: bool, keep_state: bool, record=None, p
         activity = None
         if regularizer is not None and (keep_state or _penalty_sinks):
             batch = max(len(outs[0]), 1) if outs[0].ndim else 1
+            penalties = [float(regularizer(o)) / batch for o in outs]
+            step.op._activity_loss_values = penalties  # what layer.losses lists after this call
             if _penalty_sinks:
-                _penalty_sinks[-1].append(sum(float(regularizer(o)) for o in outs) / batch)
+                _penalty_sinks[-1].append(sum(penalties))
             if keep_state:
-                activity = [regularizer.gradient(o) / batch for o in outs]
+                activity = [regularizer_gradient(regularizer, o) / batch for o in outs]
         if keep_state and activity is None and getattr(step.op, "_added_loss_values", None):
             activity = [backend.xp.zeros_like(o) for o in outs]  # its own added losses need its backward
         if keep_state:

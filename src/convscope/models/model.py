@@ -8,9 +8,9 @@ Three ways to make one, one engine for all:
   ``call(self, x, training=False)``. The first forward pass in each mode (training or
   not) runs ``call`` on symbolic inputs of the data's shape and so records the calls it
   makes; training then replays that graph forward and in reverse. ``call`` may use any
-  Python around the layer calls, but arithmetic on the tensors themselves (``x + y``,
-  ``x[0]``, ``np.mean(x)``) fails with a ``TypeError`` naming the operation, because
-  convscope differentiates layer calls only (use ``layers.Add`` and friends);
+  Python around the layer calls; arithmetic on the tensors (``x + y``, ``x[:, 0]``) and
+  ``convscope.ops`` calls are recorded too (``layers.operation``), while what asks a
+  tensor for values (``if x:``, ``np.mean(x)``) fails with a ``TypeError`` naming it;
 * ``Sequential``: a chain of the same graph.
 
 The loop: ``forward`` runs the graph's plan (``models.graph``), the losses give dL/d(each
@@ -61,7 +61,6 @@ class Model(Layer):
         super().__init__(name=name or unique_name(default), trainable=trainable)
         self._graph = None
         self._call_graphs: dict = {}
-        self._tracked: list[Layer] = []
         self._tape = self._tape_plan = None
         self.optimizer = self.loss = None
         self._specs: list = []
@@ -99,6 +98,12 @@ class Model(Layer):
         """A subclass's forward computation, written with layer calls (see the module docstring)."""
         raise NotImplementedError(f'Model "{self.name}" has no call(): build it with Model(inputs, outputs)')
 
+    def _graph_for_cached(self, training: bool, shapes):
+        graph = self._call_graphs.get(bool(training))
+        if graph is not None and [t.shape[1:] for t in graph.inputs] == [tuple(s)[1:] for s in shapes]:
+            return graph
+        return None
+
     def _graph_for(self, training: bool, shapes=None):
         """The graph to run: the functional one, or the one a subclass's ``call`` records for this mode."""
         if self._graph is not None:
@@ -115,6 +120,11 @@ class Model(Layer):
     def _record_call(self, shapes, training: bool):
         from ..layers import Input
 
+        if type(self).build is not Model.build and not self.__dict__.get("_user_built"):
+            self._user_built = True  # the subclass's own build() (add_weight ...) runs once, before its first trace
+            self.build(shapes[0] if len(shapes) == 1 else list(shapes))
+            if self._graph_for_cached(training, shapes) is not None:
+                return self._graph_for_cached(training, shapes)  # its build() called super().build(): traced
         keys = self.__dict__.get("_call_keys")
         names = keys or [unique_name(f"{self.name}_input") for _ in shapes]
         inputs = [Input(shape=tuple(s[1:]), name=name) for s, name in zip(shapes, names)]
@@ -128,7 +138,7 @@ class Model(Layer):
             if not isinstance(t, KerasTensor):
                 raise TypeError(
                     f'Model "{self.name}": call() returned {type(t).__name__}, not the output of a layer call; '
-                    "convscope can only differentiate what layers compute"
+                    "convscope differentiates what layers and convscope.ops compute from the inputs"
                 )
         graph = graph_module.GraphFunction(inputs, flatten_tensors(outputs), owner=f'Model "{self.name}"',
                                            added_losses=added)
@@ -189,7 +199,7 @@ class Model(Layer):
         """Every layer and ``convscope.ops`` call of the graph, in Keras's order (what ``summary`` lists)."""
         if self._graph is not None:
             return list(self._graph.layers)
-        return list(self._tracked)
+        return self.sublayers
 
     @property
     def layers(self) -> list:
@@ -220,18 +230,30 @@ class Model(Layer):
 
     @property
     def parameters(self) -> list:
-        """Every parameter once (a shared layer's too), layer by layer in ``layers`` order, Keras's weight order."""
-        return _unique(p for layer in self.layers for p in layer.parameters)
+        """Every parameter once (a shared layer's too): a subclass's own (``add_weight``) first, then layer by
+        layer in ``layers`` order, Keras's weight order."""
+        return _unique([*self._params, *(p for layer in self.layers for p in layer.parameters)])
 
     @property
     def trainable_parameters(self) -> list:
         if not self.trainable:
             return []
-        return _unique(p for layer in self.layers for p in layer.trainable_parameters)
+        return _unique([*(p for p in self._params if p.trainable),
+                        *(p for layer in self.layers for p in layer.trainable_parameters)])
 
     @property
     def weights(self) -> list:
         return self.parameters
+
+    @property
+    def losses(self) -> list:
+        """Keras's ``model.losses``: what ``add_loss`` added in the last forward pass (in the model's own call and
+        in its layers'), the activity penalties of that pass, and the weight penalties, each layer once."""
+        found = list(self.__dict__.get("_added_loss_values", ()))
+        found += [float(p.regularizer(p.value)) for p in self._params if p.trainable and p.regularizer is not None]
+        for layer in self.layers:
+            found += layer.losses
+        return found
 
     @property
     def trainable_weights(self) -> list:
@@ -799,7 +821,7 @@ def _penalty(params, with_gradient: bool) -> float:
         if p.regularizer is not None:
             total += float(p.regularizer(p.value))
             if with_gradient:
-                p.grad += p.regularizer.gradient(p.value)
+                p.grad += graph_module.regularizer_gradient(p.regularizer, p.value)
     return total
 
 

@@ -1,0 +1,77 @@
+"""Source: github.com/keras-team/keras, guides/making_new_layers_and_models_via_subclassing.py (Keras 3
+guide "Making new layers and models via subclassing", fchollet), section "The add_loss() method" (layer.losses, kernel_regularizer=keras.regularizers.l2, compile with and without a loss).
+
+Imports changed: `import keras` -> `import convscope as keras`, `from keras import ops/layers` ->
+`from convscope import ops/layers`.
+Trimmed for run time: nothing.
+"""
+import numpy as np
+import convscope as keras
+from convscope import ops
+from convscope import layers
+
+# A layer that creates an activity regularization loss
+class ActivityRegularizationLayer(keras.layers.Layer):
+    def __init__(self, rate=1e-2):
+        super().__init__()
+        self.rate = rate
+
+    def call(self, inputs):
+        self.add_loss(self.rate * ops.mean(inputs))
+        return inputs
+
+
+class OuterLayer(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.activity_reg = ActivityRegularizationLayer(1e-2)
+
+    def call(self, inputs):
+        return self.activity_reg(inputs)
+
+
+layer = OuterLayer()
+assert (
+    len(layer.losses) == 0
+)  # No losses yet since the layer has never been called
+
+_ = layer(ops.zeros((1, 1)))
+assert len(layer.losses) == 1  # We created one loss value
+
+# `layer.losses` gets reset at the start of each __call__
+_ = layer(ops.zeros((1, 1)))
+assert len(layer.losses) == 1  # This is the loss created during the call above
+
+
+class OuterLayerWithKernelRegularizer(keras.layers.Layer):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(
+            32, kernel_regularizer=keras.regularizers.l2(1e-3)
+        )
+
+    def call(self, inputs):
+        return self.dense(inputs)
+
+
+layer = OuterLayerWithKernelRegularizer()
+_ = layer(ops.zeros((1, 1)))
+
+# This is `1e-3 * sum(layer.dense.kernel ** 2)`,
+# created by the `kernel_regularizer` above.
+print(layer.losses)
+
+inputs = keras.Input(shape=(3,))
+outputs = ActivityRegularizationLayer()(inputs)
+model = keras.Model(inputs, outputs)
+
+# If there is a loss passed in `compile`, the regularization
+# losses get added to it
+model.compile(optimizer="adam", loss="mse")
+model.fit(np.random.random((2, 3)), np.random.random((2, 3)))
+
+# It's also possible not to pass any loss in `compile`,
+# since the model already has a loss to minimize, via the `add_loss`
+# call during the forward pass!
+model.compile(optimizer="adam")
+model.fit(np.random.random((2, 3)), np.random.random((2, 3)))
