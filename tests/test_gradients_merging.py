@@ -65,6 +65,21 @@ def test_elementwise_merge(make, inputs, n, shape):
     check_merge(make(), inputs(n, shape, seed=n))
 
 
+@pytest.mark.parametrize("make, inputs", ELEMENTWISE + [pytest.param(lambda: Subtract(), _inputs, id="Subtract")])
+def test_broadcasting_merge(make, inputs):
+    """A squeeze-and-excitation block's (N, 1, 1, C) scale against (N, H, W, C), and a (N, H, 1, C) third input."""
+    layer = make()
+    shapes = [(2, 3, 4, 2), (2, 1, 1, 2)] + ([] if isinstance(layer, Subtract) else [(2, 3, 1, 2)])
+    xs = [x for shape, seed in zip(shapes, range(len(shapes))) for x in inputs(1, shape, seed=10 + seed)]
+    if isinstance(layer, (Maximum, Minimum)):
+        # No two values within 0.02 of each other across the inputs (broadcast copies included): multiples of
+        # 0.1, of 0.1 plus 0.05 and of 0.1 plus 0.02.
+        rng = np.random.default_rng(3)
+        xs = [rng.permutation(np.prod(shape)).reshape(shape) * 0.1 + offset
+              for shape, offset in zip(shapes, (0.0, 0.05, 0.02))]
+    check_merge(layer, xs)
+
+
 @pytest.mark.parametrize("shape", [(2, 3, 4, 2), (3, 5)], ids=["nhwc", "matrix"])
 def test_subtract(shape):
     _, (da, db) = check_merge(Subtract(), _inputs(2, shape, seed=5))

@@ -216,20 +216,28 @@ def test_subtract_takes_exactly_two(n):
 
 
 @pytest.mark.parametrize("cls", ELEMENTWISE)
-def test_shapes_must_match_exactly(cls):
+def test_shapes_must_match_or_broadcast_as_in_keras(cls):
     a, b = np.zeros((2, 4, 4, 8)), np.zeros((2, 4, 4, 16))
-    with pytest.raises(ValueError, match=_owner(cls) + r"inputs must all have the same shape, received shapes "
+    with pytest.raises(ValueError, match=_owner(cls) + r"inputs must have the same shape, or 1 along an axis to "
+                                                      r"broadcast, received shapes "
                                                       r"\[\(None, 4, 4, 8\), \(None, 4, 4, 16\)\]"):
         cls()([a, b])
-    with pytest.raises(ValueError, match=r"received shapes \[\(None, 4, 4, 8\), \(None, 4, 1, 8\)\]"):
-        cls()([a, np.zeros((2, 4, 1, 8))])  # no broadcasting of size-1 axes
-    with pytest.raises(ValueError, match=r"received shapes \[\(None, 4, 4, 8\), \(None, 4, 8\)\]"):
-        cls()([a, np.zeros((2, 4, 8))])  # nor of ranks
+    with pytest.raises(ValueError, match=r"same rank, received shapes \[\(None, 4, 4, 8\), \(None, 4, 8\)\]"):
+        cls()([a, np.zeros((2, 4, 8))])  # no broadcasting of ranks
+    rng = np.random.default_rng(0)
+    x, scale = rng.standard_normal((2, 4, 4, 8)), rng.standard_normal((2, 1, 1, 8))
+    expected = {"Add": x + scale, "Subtract": x - scale, "Multiply": x * scale, "Average": (x + scale) / 2,
+                "Maximum": np.maximum(x, scale), "Minimum": np.minimum(x, scale)}[cls.__name__]
+    layer = cls()
+    np.testing.assert_allclose(layer([x, scale]), expected)  # a squeeze-and-excitation block's broadcast
+    assert layer.compute_output_shape([(None, 4, 4, 8), (None, 1, 1, 8)]) == (None, 4, 4, 8)
+    dx, dscale = layer.backward(np.ones((2, 4, 4, 8)))
+    assert dx.shape == x.shape and dscale.shape == scale.shape
 
 
 def test_every_shape_is_named_with_three_inputs():
-    with pytest.raises(ValueError, match=r'Add "[a-z0-9_]+": inputs must all have the same shape, received shapes '
-                                         r"\[\(None, 3\), \(None, 3\), \(None, 5\)\]"):
+    with pytest.raises(ValueError, match=r'Add "[a-z0-9_]+": inputs must have the same shape, or 1 along an axis '
+                                         r"to broadcast, received shapes \[\(None, 3\), \(None, 3\), \(None, 5\)\]"):
         Add().build([(None, 3), (None, 3), (None, 5)])
 
 

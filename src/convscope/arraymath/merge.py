@@ -1,6 +1,8 @@
 """Element-wise merges and concatenation of several same-shaped arrays, forward and backward, vectorized.
 
-Inputs are a list ``xs`` of n >= 2 arrays of one shape (for ``concatenate``: one shape but for ``axis``);
+Inputs are a list ``xs`` of n >= 2 arrays of one shape, or shapes that broadcast (NumPy's rule, same rank;
+the gradients then come out in the output's shape: sum them back with ``functions.unbroadcast``); for
+``concatenate``: one shape but for ``axis``;
 every backward returns a list of n new arrays, one dL/dx_k per input, none sharing memory with ``dy``
 or with each other, so a caller may accumulate into any of them in place.
 
@@ -27,10 +29,11 @@ from .. import backend
 
 
 def add(xs):
-    """sum_k x_k (a new array; the inputs are left alone)."""
+    """sum_k x_k (a new array; the inputs are left alone). Inputs may broadcast, as NumPy's: the backward
+    functions then give gradients of the output's shape, which the caller sums back (``functions.unbroadcast``)."""
     y = xs[0] + xs[1]
     for x in xs[2:]:
-        y += x
+        y = y + x
     return y
 
 
@@ -49,7 +52,7 @@ def subtract_backward(dy):
 def multiply(xs):
     y = xs[0] * xs[1]
     for x in xs[2:]:
-        y *= x
+        y = y * x
     return y
 
 
@@ -80,14 +83,14 @@ def average_backward(dy, n: int):
 
 def maximum(xs):
     """(y, winner): the element-wise maximum and, per element, the index of the first input holding it."""
-    stacked = backend.xp.stack(xs)
+    stacked = backend.xp.stack(backend.xp.broadcast_arrays(*xs))
     winner = stacked.argmax(axis=0)
     return backend.xp.take_along_axis(stacked, winner[None], axis=0)[0], winner
 
 
 def minimum(xs):
     """(y, winner): the element-wise minimum and, per element, the index of the first input holding it."""
-    stacked = backend.xp.stack(xs)
+    stacked = backend.xp.stack(backend.xp.broadcast_arrays(*xs))
     winner = stacked.argmin(axis=0)
     return backend.xp.take_along_axis(stacked, winner[None], axis=0)[0], winner
 

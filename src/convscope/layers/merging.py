@@ -35,6 +35,7 @@ Example:
 from __future__ import annotations
 
 from ..arraymath import merge as ops
+from ..arraymath.functions import unbroadcast
 from .base import Layer
 
 
@@ -72,10 +73,19 @@ class _Merge(Layer):
         self.input_shape = [tuple(s) for s in input_shape]
 
     def compute_output_shape(self, input_shape) -> tuple:
+        """As Keras 3: the inputs' shapes broadcast axis by axis (each size equal, or 1: a squeeze-and-excitation
+        block's (None, 1, 1, C) scale against (None, H, W, C)); ranks must agree."""
         shapes = self._shapes(input_shape)
-        if any(s[1:] != shapes[0][1:] for s in shapes):
-            raise ValueError(f"{self._owner()}: inputs must all have the same shape, received shapes {shapes}")
-        return self._batch(shapes) + shapes[0][1:]
+        if any(len(s) != len(shapes[0]) for s in shapes):
+            raise ValueError(f"{self._owner()}: inputs must all have the same rank, received shapes {shapes}")
+        out = []
+        for sizes in zip(*(s[1:] for s in shapes)):
+            known = {d for d in sizes if d not in (None, 1)}
+            if len(known) > 1:
+                raise ValueError(f"{self._owner()}: inputs must have the same shape, or 1 along an axis to broadcast, "
+                                 f"received shapes {shapes}")
+            out.append(known.pop() if known else None if None in sizes else 1)
+        return self._batch(shapes) + tuple(out)
 
     @staticmethod
     def _batch(shapes) -> tuple:
@@ -90,7 +100,12 @@ class _Merge(Layer):
         if self.built and len(inputs) != len(self.input_shape):
             raise ValueError(f"{self._owner()}: was built for {len(self.input_shape)} inputs, "
                              f"received {len(inputs)} with shapes {[tuple(x.shape) for x in inputs]}")
+        self._in_shapes = [x.shape for x in inputs]
         return list(inputs)
+
+    def _fit(self, dxs) -> list:
+        """Each input's gradient summed back over the axes it was broadcast along."""
+        return [unbroadcast(d, s) for d, s in zip(dxs, self._in_shapes)]
 
 
 class Add(_Merge):
@@ -104,7 +119,7 @@ class Add(_Merge):
         return ops.add(xs)
 
     def backward(self, dy, need_dx: bool = True):
-        return ops.add_backward(dy, self._n) if need_dx else None
+        return self._fit(ops.add_backward(dy, self._n)) if need_dx else None
 
 
 class Subtract(_Merge):
@@ -117,7 +132,7 @@ class Subtract(_Merge):
         return ops.subtract(self._inputs(inputs))
 
     def backward(self, dy, need_dx: bool = True):
-        return ops.subtract_backward(dy) if need_dx else None
+        return self._fit(ops.subtract_backward(dy)) if need_dx else None
 
 
 class Multiply(_Merge):
@@ -130,7 +145,7 @@ class Multiply(_Merge):
         return ops.multiply(self._xs)
 
     def backward(self, dy, need_dx: bool = True):
-        return ops.multiply_backward(dy, self._xs) if need_dx else None
+        return self._fit(ops.multiply_backward(dy, self._xs)) if need_dx else None
 
 
 class Average(_Merge):
@@ -144,7 +159,7 @@ class Average(_Merge):
         return ops.average(xs)
 
     def backward(self, dy, need_dx: bool = True):
-        return ops.average_backward(dy, self._n) if need_dx else None
+        return self._fit(ops.average_backward(dy, self._n)) if need_dx else None
 
 
 class Maximum(_Merge):
@@ -160,7 +175,7 @@ class Maximum(_Merge):
         return y
 
     def backward(self, dy, need_dx: bool = True):
-        return ops.extreme_backward(dy, self._winner, self._n) if need_dx else None
+        return self._fit(ops.extreme_backward(dy, self._winner, self._n)) if need_dx else None
 
 
 class Minimum(_Merge):
@@ -176,7 +191,7 @@ class Minimum(_Merge):
         return y
 
     def backward(self, dy, need_dx: bool = True):
-        return ops.extreme_backward(dy, self._winner, self._n) if need_dx else None
+        return self._fit(ops.extreme_backward(dy, self._winner, self._n)) if need_dx else None
 
 
 class Concatenate(_Merge):
