@@ -10,8 +10,9 @@ Each takes a list of n >= 2 arrays (``Subtract``: exactly 2) and has no paramete
     Minimum:     y = min_k x_k (element-wise)            (the same with the minimum)
     Concatenate: y = the inputs joined along ``axis``     dL/dx_k = x_k's slice of dy
 
-Shapes: the element-wise layers need inputs of one shape (batch, d1, ..., dk), strictly equal (no
-broadcasting), and return that shape. ``Concatenate(axis)`` needs shapes equal on every axis but ``axis``
+Shapes: the element-wise layers need inputs of one rank whose sizes agree axis by axis or are 1 there
+(broadcast, as Keras 3's: (None, 1, 1, C) scales (None, H, W, C) in a squeeze-and-excitation block), and
+return the broadcast shape; a broadcast input's gradient is dL/dx summed over the axes it was repeated along. ``Concatenate(axis)`` needs shapes equal on every axis but ``axis``
 and returns that shape with the ``axis`` sizes summed, e.g. (None, 4, 4, 8) and (None, 4, 4, 16) ->
 (None, 4, 4, 24) for axis=-1. ``axis`` counts the batch axis as 0 (which it may not be) and may be
 negative, as in Keras.
