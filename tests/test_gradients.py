@@ -195,6 +195,8 @@ def test_average_pooling(hw, pool_size, strides, padding):
 
 
 def test_global_average_pooling():
+    check_layer(layers.GlobalAveragePooling2D(keepdims=True), randn(2, 3, 4, 3, seed=13))
+    check_layer(layers.GlobalMaxPooling2D(keepdims=True), distinct(2, 3, 4, 3, seed=14))
     y, _, _ = check_layer(layers.GlobalAveragePooling2D(), randn(2, 3, 4, 3, seed=11))
     assert y.shape == (2, 3)
 

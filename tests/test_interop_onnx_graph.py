@@ -103,6 +103,8 @@ IMAGE_CASES = [
     ("average_pool_same", lambda: layers.AveragePooling2D(3, strides=2, padding="same"), 1.0),
     ("global_average_pool", lambda: layers.GlobalAveragePooling2D(), 1.0),
     ("global_max_pool", lambda: layers.GlobalMaxPooling2D(), 1.0),
+    ("global_average_pool_keepdims", lambda: layers.GlobalAveragePooling2D(keepdims=True), 1.0),
+    ("global_max_pool_keepdims", lambda: layers.GlobalMaxPooling2D(keepdims=True), 1.0),
     ("upsampling_nearest", lambda: UpSampling2D((2, 3)), 1.0),
     ("upsampling_bilinear", lambda: UpSampling2D(2, interpolation="bilinear"), 1.0),
     ("upsampling_bilinear_3x1", lambda: UpSampling2D((3, 1), interpolation="bilinear"), 1.0),

@@ -16,7 +16,7 @@ is refused with a ``ModelFileError`` naming the layer and listing what is suppor
 * Functional ("Functional", Keras 2's "Model") models, and models inside models, are read
   by ``keras_graph``, which reads each of their layers with ``layer_from_config``.
 * Arguments that change the result and that convscope does not implement must have
-  their neutral value (``REQUIRED_VALUES``: channels_last, no keepdims, no renorm, ...);
+  their neutral value (``REQUIRED_VALUES``: channels_last, no renorm, ...);
   initializers only matter for training from scratch and are ignored (the weights come
   from the file). Regularizers and constraints (``kernel_regularizer``, ``gamma_constraint``,
   every layer's ``activity_regularizer``, ...) are read and written in Keras's serialized
@@ -118,8 +118,9 @@ KERAS_MAPPINGS = {
         data_format=True),
     Dropout: KerasMapping("Dropout", "dropout", ("rate", "noise_shape", "seed")),
     Flatten: KerasMapping("Flatten", "flatten", data_format=True),
-    GlobalAveragePooling2D: KerasMapping("GlobalAveragePooling2D", "global_average_pooling2d", data_format=True),
-    GlobalMaxPooling2D: KerasMapping("GlobalMaxPooling2D", "global_max_pooling2d", data_format=True),
+    GlobalAveragePooling2D: KerasMapping("GlobalAveragePooling2D", "global_average_pooling2d", ("keepdims",),
+                                         data_format=True),
+    GlobalMaxPooling2D: KerasMapping("GlobalMaxPooling2D", "global_max_pooling2d", ("keepdims",), data_format=True),
     InputLayer: KerasMapping("InputLayer", "input_layer", model_level=True),
     LayerNormalization: KerasMapping("LayerNormalization", "layer_normalization",
                                      ("axis", "epsilon", "center", "scale", "rms_scaling", *_SCALE_SHIFT_PENALTIES)),
@@ -170,7 +171,6 @@ KERAS_CLASSES = {m.keras_name: cls for cls, m in KERAS_MAPPINGS.items() if not m
 REQUIRED_VALUES = {
     # Keras arguments convscope does not implement: accepted only at the value that means "off".
     "data_format": ("channels_last", None),
-    "keepdims": (False, None),
     "renorm": (False, None),
     "virtual_batch_size": (None,),
     "adjustment": (None,),
@@ -180,6 +180,9 @@ REQUIRED_VALUES = {
 FLOAT_POLICIES = ("float32", "float64")
 SUPPORTED = ", ".join(sorted(m.keras_name for m in KERAS_MAPPINGS.values() if not m.merges))
 """The Keras layers a Sequential model or a chain may hold (merging layers need functional graphs)."""
+MERGING = ", ".join(sorted(m.keras_name for m in KERAS_MAPPINGS.values() if m.merges))
+SUPPORTED_ALL = f"{SUPPORTED}; in functional models also the merging layers {MERGING}"
+"""What a refusal of a layer lists: every Keras layer convscope reads."""
 
 
 def keras_mapping(layer) -> KerasMapping:
@@ -250,12 +253,18 @@ def check_builtin(spec: dict, kind, source: str) -> None:
     module, registered = spec.get("module"), spec.get("registered_name")
     if not isinstance(kind, str):
         raise ModelFileError(f"{source}: a layer or model without a class name: {str(spec)[:200]}")
+    if ">" in kind and registered is None:
+        registered = kind  # a legacy .h5 names a registered class "package>Name" in class_name itself
     if (module is not None and not (isinstance(module, str) and module.split(".")[0] == "keras")) or (
-        registered not in (None, kind)
+        registered not in (None, kind) or ">" in kind
     ):
+        config = spec.get("config")
+        name = config.get("name") if isinstance(config, dict) else None
+        which = f'layer "{name}": ' if isinstance(name, str) else ""
         raise ModelFileError(
-            f"{source}: {kind!r} is a custom class (module {module!r}, registered as {registered!r}); "
-            f"convscope reads only built-in Keras layers: {SUPPORTED}"
+            f"{source}: {which}{kind!r} is a custom class (module {module!r}, registered as {registered!r}), "
+            f"whose code is not in the file and which convscope never imports; convscope reads only built-in "
+            f"Keras layers: {SUPPORTED_ALL}"
         )
 
 
@@ -306,7 +315,7 @@ def layer_from_config(spec: dict, source: str):
     if kind == "Lambda":
         raise ModelFileError(
             f'{source}: layer "{name}" is a Lambda layer: it holds Python code, which convscope never runs '
-            f"from a file. Supported layers: {SUPPORTED}"
+            f"from a file. Supported layers: {SUPPORTED_ALL}"
         )
     check_builtin(spec, kind, source)
     cls = KERAS_CLASSES.get(kind)
@@ -314,7 +323,7 @@ def layer_from_config(spec: dict, source: str):
         raise ModelFileError(f"{where}: an InputLayer can only be a model's input, not one of its layers")
     if cls is None:
         raise ModelFileError(f'{source}: layer "{name}" has type {kind}, which convscope does not support. '
-                             f"Supported layers: {SUPPORTED}")
+                             f"Supported layers: {SUPPORTED_ALL}")
     if not isinstance(config, dict) or not isinstance(name, str):
         raise ModelFileError(f"{where}: malformed config")
     for key, allowed in REQUIRED_VALUES.items():

@@ -30,11 +30,13 @@ from .. import backend
 from ..errors import ModelFileError
 from ..layers import InputLayer, serialize
 from .keras_config import (
-    INPUT_LAYER, SUPPORTED, batch_shape_sizes, check_builtin, input_layer_shape, keras_layer_config, layer_from_config,
+    INPUT_LAYER, SUPPORTED_ALL, batch_shape_sizes, check_builtin, input_layer_shape, keras_layer_config,
+    layer_from_config,
 )
 
 MODEL_KINDS = ("Sequential", "Functional", "Model")
 MAX_DEPTH = 32
+MAX_LISTED = 40  # layer names an error lists (keras.applications graphs have hundreds)
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -195,10 +197,14 @@ def _functional_body(specs, body, name, trainable, source, depth) -> dict:
         if spec.get("class_name") == INPUT_LAYER:
             check_builtin(spec, INPUT_LAYER, source)
             shape = input_layer_shape(spec.get("config"), source)
-            converted = {**serialize(InputLayer(shape, name=layer_name)), "inbound_nodes": []}
+            # Keras's InputLayer config holds no "trainable": it follows its model's flag, as in Keras.
+            input_layer = InputLayer(shape, name=layer_name)
+            input_layer.trainable = trainable
+            converted = {**serialize(input_layer), "inbound_nodes": []}
         else:
             converted = {**_leaf_or_model(spec, source, depth), "inbound_nodes": _calls(spec, layer_name, source)}
         layers.append({**converted, "name": layer_name})
+    _check_connections(layers, source)
     functional = {layer["name"] for layer in layers if layer["class_name"] == "Functional"}
     inputs, outputs = (_ends(body.get(key), functional, source) for key in ("input_layers", "output_layers"))
     # One input or output is a tensor, not a list of one (Keras 2 wrote every end as a list).
@@ -216,6 +222,57 @@ def _ends(value, functional: set, source) -> list:
         shifted = layer in functional and isinstance(call, int) and not isinstance(call, bool) and call > 0
         ends.append([layer, call - 1 if shifted else call, index])
     return ends
+
+
+def _check_connections(layers: list, source) -> None:
+    """Refuse a graph whose calls read a layer or a call that is not there, or, through one another, their own
+    output; the message names the call, and the file's layers or the cycle.
+
+    A call is ``(layer name, call index)``; it reads the calls its arguments' ``[layer, call, index]`` name
+    (an InputLayer has one call, 0: the input).
+    """
+    reads = {(layer["name"], k): [(ref[0], ref[1]) for ref in call["args"]]
+             for layer in layers for k, call in enumerate(layer["inbound_nodes"])}
+    calls = {layer["name"]: max(len(layer["inbound_nodes"]), 1) for layer in layers}
+    for (name, k), refs in reads.items():
+        for layer, call in refs:
+            if layer not in calls:
+                listed = ", ".join(list(calls)[:MAX_LISTED]) + (f", ... ({len(calls)} in all)"
+                                                               if len(calls) > MAX_LISTED else "")
+                raise ModelFileError(
+                    f'{source}: layer "{name}", call {k} reads from layer {layer!r}, which the file does not define; '
+                    f"its layers are: {listed}"
+                )
+            if not (isinstance(call, int) and not isinstance(call, bool) and 0 <= call < calls[layer]):
+                raise ModelFileError(
+                    f'{source}: layer "{name}", call {k} reads call {call!r} of layer "{layer}", which the file '
+                    f"calls {calls[layer]} time(s) (calls count from 0)"
+                )
+    done, on_path = set(), {}
+    for start in reads:
+        if start in done:
+            continue
+        path, stack = [start], [iter(reads[start])]  # depth first, without recursion: graphs may be deep
+        on_path[start] = 0
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                finished = path.pop()
+                done.add(finished)
+                del on_path[finished]
+                stack.pop()
+            elif nxt in on_path:
+                cycle = [*path[on_path[nxt]:], nxt]
+                described = " -> ".join(f'"{name}" call {k}' for name, k in cycle)
+                raise ModelFileError(
+                    f"{source}: the graph has a cycle: {described} (each call reads the output of the next), so "
+                    "nothing in it can be computed; a Keras functional model's calls read only tensors computed "
+                    "before them"
+                )
+            elif nxt in reads and nxt not in done:
+                on_path[nxt] = len(path)
+                path.append(nxt)
+                stack.append(iter(reads[nxt]))
 
 
 def _structure(ends: list) -> dict:
@@ -269,7 +326,7 @@ def _history(tensor, name, k, source) -> list:
     if not isinstance(history, list) or len(history) != 3:
         raise ModelFileError(
             f'{source}: layer "{name}", call {k}: an argument is not a tensor of the graph '
-            f"(convscope reads calls on tensors only; supported layers: {SUPPORTED}): {str(tensor)[:200]}"
+            f"(convscope reads calls on tensors only; supported layers: {SUPPORTED_ALL}): {str(tensor)[:200]}"
         )
     return history
 

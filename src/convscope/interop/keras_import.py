@@ -163,7 +163,7 @@ def _read_archive(path, source: str) -> tuple[dict, bytes]:
             raise ModelFileError(f"{source} is not a Keras 3 model file (no {CONFIG_MEMBER})")
         if WEIGHTS_MEMBER not in members:
             raise ModelFileError(f"{source} has no {WEIGHTS_MEMBER} (convscope reads weights saved in HDF5, Keras's default)")
-        config = _parse_json(_read_member(zf, members[CONFIG_MEMBER], MAX_CONFIG_BYTES, source), source)
+        config = _parse_json(_read_member(zf, members[CONFIG_MEMBER], MAX_CONFIG_BYTES, source), source, CONFIG_MEMBER)
         return config, _read_member(zf, members[WEIGHTS_MEMBER], MAX_WEIGHTS_BYTES, source)
 
 
@@ -177,12 +177,15 @@ def _read_member(zf, info, limit: int, source: str) -> bytes:
     return data
 
 
-def _parse_json(raw: bytes, source: str):
+def _parse_json(raw: bytes, source: str, what: str):
+    """The parsed JSON of ``raw``, the file's ``what`` (a member or an attribute, named in the error)."""
     try:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: absurdly deep nesting
         # ValueError: json.JSONDecodeError, and integers longer than Python's int_max_str_digits.
-        raise ModelFileError(f"{source}: the model config is not valid JSON: {e}") from e
+        raise ModelFileError(
+            f"{source}: {what} is not valid JSON ({e}); a Keras model file describes its model in JSON"
+        ) from e
 
 
 def _legacy_config(f, source: str):
@@ -207,7 +210,7 @@ def _json_attribute(f, key: str, source: str):
         raise ModelFileError(f"{source}: {key} is not UTF-8 text: {e}") from e
     if len(raw) > MAX_CONFIG_BYTES:
         raise ModelFileError(f"{source}: {key} is {len(raw)} bytes, more than the {MAX_CONFIG_BYTES} allowed")
-    return _parse_json(raw, source)
+    return _parse_json(raw, source, f"the {key} attribute")
 
 
 def _build(config, source: str, read_weights):

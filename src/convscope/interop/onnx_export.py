@@ -33,7 +33,7 @@ Layer by layer (the registry ``ONNX_EMITTERS``, keyed by exact class):
   ``output_padding = -bottom``, rows that receive only the bias, as in convscope.
 * MaxPooling2D / AveragePooling2D -> MaxPool / AveragePool with the same explicit pads;
   ``count_include_pad=0``, so "same" average pooling leaves the padding out of the mean.
-* GlobalAveragePooling2D / GlobalMaxPooling2D -> GlobalAveragePool / GlobalMaxPool + Flatten.
+* GlobalAveragePooling2D / GlobalMaxPooling2D -> GlobalAveragePool / GlobalMaxPool + Flatten (none with keepdims).
 * UpSampling2D -> Resize with scales (1, 1, sh, sw): "nearest" as mode nearest, asymmetric
   coordinates, floor (y[i] = x[i // s]); "bilinear" as mode linear with half_pixel
   coordinates (u = (i + 0.5) / s - 0.5, clamped at the edges: TensorFlow's resize).
@@ -416,6 +416,8 @@ def _window_pool(op_type: str, **attrs):
 def _global_pool(op_type: str):
     def emit(g, call):
         pooled = g.op(op_type, [g.get(call.x, NCHW)], f"{call.name}/pool")
+        if call.layer.keepdims:  # (N, C, 1, 1): an NCHW map of one cell
+            return _result(pooled, NCHW)
         return _result(g.op("Flatten", [pooled], f"{call.name}/flatten", axis=1), NHWC)
 
     return emit

@@ -88,44 +88,62 @@ class AveragePooling2D(_Pooling2D):
         return avg_pool2d_backward(dy, self._x_shape, self.pool_size, self.strides, self.pads, counts)
 
 
-class GlobalAveragePooling2D(Layer):
+class _GlobalPool(Layer):
+    """What the global poolings share: ``keepdims`` (Keras's): (batch, channels), or (batch, 1, 1, channels)."""
+
+    def __init__(self, data_format=None, keepdims: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        owner = f'{type(self).__name__} "{self.name}"'
+        if data_format not in (None, "channels_last"):
+            raise ValueError(f'{owner}: only data_format="channels_last" (NHWC) is supported, received {data_format!r}')
+        if not isinstance(keepdims, bool):
+            raise TypeError(f'{owner}: argument "keepdims" must be a bool, received {keepdims!r}')
+        self.keepdims = keepdims
+
+    def compute_output_shape(self, input_shape) -> tuple:
+        check_image_input(self, input_shape)
+        return (input_shape[0], 1, 1, input_shape[3]) if self.keepdims else (input_shape[0], input_shape[3])
+
+    def _shaped(self, y):
+        return y[:, None, None, :] if self.keepdims else y
+
+    def _flat(self, dy):
+        return dy.reshape(dy.shape[0], dy.shape[-1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "keepdims": self.keepdims}
+
+
+class GlobalAveragePooling2D(_GlobalPool):
     """y[n, c] = mean over h, w of x[n, h, w, c]; dx = dy / (h*w) at every cell."""
 
     LOOP_REFERENCE = "convscope.arraymath.reference.global_pool2d_loops"
 
-    def compute_output_shape(self, input_shape) -> tuple:
-        check_image_input(self, input_shape)
-        return (input_shape[0], input_shape[3])
-
     def forward(self, x, training: bool = False):
         self._x_shape = x.shape
-        return x.mean(axis=(1, 2))
+        return self._shaped(x.mean(axis=(1, 2)))
 
     def backward(self, dy, need_dx: bool = True):
         n, h, w, c = self._x_shape
-        return backend.xp.broadcast_to((dy / (h * w))[:, None, None, :], self._x_shape).copy()
+        return backend.xp.broadcast_to((self._flat(dy) / (h * w))[:, None, None, :], self._x_shape).copy()
 
 
-class GlobalMaxPooling2D(Layer):
+class GlobalMaxPooling2D(_GlobalPool):
     """y[n, c] = max over h, w of x[n, h, w, c]; dx puts dy at the first maximum (row-major)."""
 
     LOOP_REFERENCE = "convscope.arraymath.reference.global_pool2d_loops"
-
-    def compute_output_shape(self, input_shape) -> tuple:
-        check_image_input(self, input_shape)
-        return (input_shape[0], input_shape[3])
 
     def forward(self, x, training: bool = False):
         n, h, w, c = x.shape
         flat = x.reshape(n, h * w, c)
         self._argmax = flat.argmax(axis=1)
         self._x_shape = x.shape
-        return backend.xp.take_along_axis(flat, self._argmax[:, None, :], axis=1)[:, 0, :]
+        return self._shaped(backend.xp.take_along_axis(flat, self._argmax[:, None, :], axis=1)[:, 0, :])
 
     def backward(self, dy, need_dx: bool = True):
         n, h, w, c = self._x_shape
         dx = backend.xp.zeros((n, h * w, c), dtype=dy.dtype)
-        backend.xp.put_along_axis(dx, self._argmax[:, None, :], dy[:, None, :], axis=1)
+        backend.xp.put_along_axis(dx, self._argmax[:, None, :], self._flat(dy)[:, None, :], axis=1)
         return dx.reshape(self._x_shape)
 
 
