@@ -69,6 +69,8 @@ class _ThresholdedReLU(activations.Activation):
 
     def _forward(self, x):
         xp = backend.xp
+        if self.threshold == 0 and self.negative_slope == 0:  # ReLU / ReLU6: one pass, no temporaries
+            return xp.clip(x, 0, None if self.max_value is None else xp.asarray(self.max_value, dtype=x.dtype))
         y = xp.where(x > self.threshold, x, self.negative_slope * (x - self.threshold)).astype(x.dtype, copy=False)
         if self.max_value is not None:
             y = xp.minimum(y, xp.asarray(self.max_value, dtype=x.dtype))

@@ -134,6 +134,15 @@ class BatchNormalization(_ScaleShiftPenalties, Layer):
             mean, var = self.moving_mean.value, self.moving_variance.value
         self._training = training
         self._inv_std = 1.0 / backend.xp.sqrt(var + self.epsilon)
+        if not training:
+            # Inference: one affine map, x * a + b with a = gamma / std and b = beta - mean * a (two passes over
+            # x, no normalized copy kept: backward recomputes x_hat from x if it needs it).
+            self._x, self._mean, self._x_hat = x, mean, None
+            a = self._inv_std * self.gamma.value if self.scale else self._inv_std
+            b = (self.beta.value if self.center else 0) - mean * a
+            y = x * a.astype(x.dtype, copy=False)
+            y += b.astype(x.dtype, copy=False)
+            return y
         self._x_hat = (x - mean) * self._inv_std
         y = self._x_hat * self.gamma.value if self.scale else self._x_hat.copy()
         if self.center:
@@ -144,6 +153,8 @@ class BatchNormalization(_ScaleShiftPenalties, Layer):
         axes = tuple(range(dy.ndim - 1))
         if self.center:
             self.beta.grad += dy.sum(axis=axes)
+        if self._x_hat is None:
+            self._x_hat = (self._x - self._mean) * self._inv_std
         if self.scale:
             self.gamma.grad += (dy * self._x_hat).sum(axis=axes)
         dx_hat = dy * self.gamma.value if self.scale else dy
