@@ -49,9 +49,10 @@ def lesson(name: str):
 def run(name: str, model=None, fast: bool = False, out=None, layer=None) -> LessonResult:
     """Run lesson ``name`` and return its result (``.verdict``, ``.numbers``, ``.checks``, ``.pictures``).
 
-    ``model``: a trained Sequential, a ``.convscope`` file or a run folder (default: a small model
+    ``model``: a trained model (Sequential or graph), a ``.convscope`` / ``.keras`` / ``.h5`` file or a run
+    folder, its input fed with digits resized and coloured to fit (default: a small model
     trained here); ``fast``: offline sample, small sizes; ``out``: folder for the PNG pictures
-    (None: none drawn); ``layer``: the conv layer to study, for the lessons that pick one.
+    (None: none drawn); ``layer``: the Conv2D layer to study (default: each lesson picks one).
     The caller's float type and random-generator state are restored afterwards.
     """
     module = lesson(name)

@@ -39,13 +39,14 @@ is itself non-linear) trained with and without activations.
 
 def experiment(lab):
     model = float64_copy(lab.model())
-    (x_train, y_train), (x_test, y_test) = lab.data()
+    (_, _), (x_test, _) = lab.data()
     convs = lab.conv_layers(model)
     first = convs[0]
     with float64():
         images = x_test[: 8 if lab.fast else 32].astype(np.float64)
         record = next(r for r in model.trace(images) if r.name == first.name)
     element_by_element(lab, first, record)
+    images = record.input       # what the studied layer reads: the images for a first layer, else earlier maps
 
     # Two stacked convolutions: the model's first two kernels, applied directly one after the other.
     k1, b1 = kernel_and_bias(first)
@@ -83,12 +84,17 @@ def experiment(lab):
         ("what it misses", relu_stack[0, :, :, g] - relu_fit[0, :, :, g]),
     ], "without activation two convolutions are one; with ReLU between, no single kernel fits", columns=3)
 
+    # The small network of that part is the lesson's own: it learns the digits as they are.
+    (x_train, y_train), (x_test, y_test) = lab.digits()
     with_and_without(lab, x_train, y_train, x_test, y_test)
 
 
 def element_by_element(lab, layer, record):
     z, y = record.preactivation, record.output
     lab.number(f"{layer.name}: activation", layer.activation.name)
+    if layer.activation.name == "linear":
+        lab.note(f"{layer.name} has no activation of its own (linear): a graph such as MobileNetV2 applies its "
+                 "nonlinearity as separate layers (BatchNormalization, then ReLU)")
     lab.number(f"{layer.name}: elements the activation changed", f"{np.mean(z != y):.1%} of {z.size:,}")
     lab.check(f"{layer.name}: output vs activation(pre-activation) element by element, max |difference|",
               np.abs(y - layer.activation(z)).max(), "==", 0)

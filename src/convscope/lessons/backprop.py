@@ -28,9 +28,9 @@ for two things.
 With stride s > 1 the windows skip cells: spread δ back onto the grid of window positions
 first (s - 1 zeros between its entries, "dilated by the stride") and the same formulas hold.
 
-The experiment runs the chosen conv layer (--layer; default: the model's last Conv2D) on a
-real batch in float64, computes both gradients with the plain loops of arraymath/reference.py, and
-compares them with the layer's own backward pass (model.trace) and with central finite
+The experiment runs the chosen conv layer (--layer; default: the model's last Conv2D larger than
+1x1) on a real batch in float64, computes both gradients with the plain loops of
+arraymath/reference.py, and compares them with the layer's own backward pass (model.trace) and with central finite
 differences of the loss. A stride-2 twin of the layer, with the same kernel, checks the
 dilated form.
 """
@@ -79,7 +79,9 @@ def experiment(lab):
 
     c, f = strongest_pair(dkernel)
     kernel = conv.kernel.value
-    one_term = correlate2d_loops(planes(record.input)[0, c], planes(record.grad_preactivation)[0, f])
+    # Sample 0's term of the sum: the same loops on one sample (padded input, δ dilated by the stride).
+    one_term = gradients_by_loops(record.input[:1], kernel, record.grad_preactivation[:1], conv.strides,
+                                  pads)[0][:, :, c, f]
     lab.picture(f"backprop_{conv.name}.png", plots.panels_figure, [
         (f"input x, channel {c}", record.input[0, :, :, c]),
         (f"upstream δ, filter {f}", record.grad_preactivation[0, :, :, f]),
@@ -97,9 +99,8 @@ def experiment(lab):
 
 def chosen_layer(lab, model):
     convs = lab.conv_layers(model)
-    conv = model.get_layer(lab.layer) if lab.layer else convs[-1]
-    if type(conv) is not Conv2D:
-        raise ValueError(f"lesson backprop: layer {conv.name!r} is a {type(conv).__name__}, not a Conv2D")
+    # By default the last Conv2D with a kernel larger than 1x1 (a 1x1 kernel's pictures are single cells).
+    conv = convs[0] if lab.layer else ([c for c in convs if c.kernel_size != (1, 1)] or convs)[-1]
     if conv.groups != 1 or conv.dilation_rate != (1, 1):
         raise ValueError(f"lesson backprop covers groups=1 and dilation_rate=1; {conv.name!r} has "
                          f"groups={conv.groups}, dilation_rate={conv.dilation_rate}")
@@ -137,7 +138,6 @@ def back_to_input(grad_planes, padded_shape, pads):
 def finite_differences(model, conv, record, x, y, seed):
     """One-sided slopes of the loss, (left, right), for a few kernel weights and input cells of ``conv``:
     the 3 largest gradients and some at random. Returns two dicts {index: (left, right)}."""
-    index = model.layers.index(conv)
     rng = np.random.default_rng(seed)
     h = record.input.copy()
 
@@ -149,10 +149,13 @@ def finite_differences(model, conv, record, x, y, seed):
         return float(model.loss(y, model.predict(x, verbose=0)))
 
     def loss_of_input():
-        out = h
-        for layer in model.layers[index:]:
-            out = layer.forward(out)
-        return float(model.loss(y, out))
+        # The layer reads the perturbed copy h instead of what reaches it: the rest of the model, graph or
+        # chain, runs as it is. trace runs every layer's own forward (predict may fuse a layer with the next).
+        conv.forward = lambda _, training=False: type(conv).forward(conv, h, training=training)
+        try:
+            return float(model.loss(y, model.trace(x)[-1].output))
+        finally:
+            del conv.forward
 
     kernel = conv.kernel.value
     kernel_fd = {i: slopes(loss_of_kernel, kernel, i) for i in picks(record.param_grads["kernel"], 3)}
@@ -187,7 +190,8 @@ def compare_slopes(slopes_by_index, grad):
 def strided_twin(conv, x, stride, seed):
     """A copy of ``conv`` with stride ``stride`` (same kernel and bias, no activation), run forward and backward
     on ``x`` with a random upstream gradient. Returns (layer, δ, its dL/dK, its dL/dx)."""
-    twin = Conv2D(conv.filters, conv.kernel_size, strides=stride, padding=conv.padding, name="strided_twin")
+    twin = Conv2D(conv.filters, conv.kernel_size, strides=stride, padding=conv.padding, use_bias=conv.use_bias,
+                  name="strided_twin")
     twin.build((None, *x.shape[1:]))
     twin.set_weights(conv.get_weights())
     z = twin.forward(x)

@@ -53,8 +53,9 @@ def experiment(lab):
         lab.check(f"{conv.name}: z - b[f] vs the convolution without bias, max |difference| / max |z|",
                   max_abs(record.preactivation - bias, without_bias) / np.abs(record.preactivation).max(), "<=", 1e-12)
 
-    first = lab.conv_layers(model)[0]
-    if first.use_bias:
+    # The picture shows the first conv layer with a bias (--layer's when it has one): a graph's stem often has none.
+    first = next((conv for conv in lab.conv_layers(model) if conv.use_bias), None)
+    if first is not None:
         record, bias = records[first.name], first.bias.value
         f = int(np.argmax(np.abs(bias)))
         z, convolution = record.preactivation[0, :, :, f], without[first.name][0, :, :, f]

@@ -30,8 +30,8 @@ Each map is rebuilt channel by channel with the loops of arraymath/reference.py,
 
 
 def experiment(lab):
-    (_, _), (x_test, _) = lab.data()
-    rgb = coloured_digit(x_test[0, :, :, 0])
+    (_, _), (digits, _) = lab.digits()
+    rgb = coloured_digit(digits[0, :, :, 0])
     kernel = hand_made_filters()
     with float64():
         layer = Conv2D(4, 3, name="rgb_filters")
@@ -50,6 +50,7 @@ def experiment(lab):
               np.abs(red_edges_alone - maps[:, :, 0]).max(), "==", 0)
 
     model = float64_copy(lab.model())
+    (_, _), (x_test, _) = lab.data()
     # The sum below is written for plain filters: every input channel seen by every filter, no holes.
     convs = [c for c in lab.conv_layers(model) if c.groups == 1 and c.dilation_rate == (1, 1)] or lab.conv_layers(model)
     conv = convs[1] if len(convs) > 1 else convs[0]

@@ -23,12 +23,14 @@ def register(subparsers) -> dict:
     action.add_parser("list", allow_abbrev=False, help="the lessons, one line each")
     run = action.add_parser("run", allow_abbrev=False, help="run one lesson, or ALL of them")
     run.add_argument("name", metavar="NAME", help="a lesson from `convscope lesson list`, or ALL")
-    run.add_argument("--model", help="your trained model: a .convscope file or a run folder "
+    run.add_argument("--model", help="your trained model: a .convscope, .keras or .h5 file (Sequential or graph; "
+                                     "digits are resized and coloured to fit its input) or a run folder "
                                      "(default: the Keras MNIST convnet, trained for one epoch on the spot)")
     run.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the pictures (default: {DEFAULT_OUT})")
     run.add_argument("--fast", action="store_true",
                      help="the offline MNIST sample and small sizes: every lesson in seconds")
-    run.add_argument("--layer", help="the conv layer the backprop lesson studies (default: the model's last Conv2D)")
+    run.add_argument("--layer", help="the Conv2D layer a lesson studies (default: each lesson picks one: backprop the "
+                                     "last Conv2D larger than 1x1, the others the first)")
     return {"lesson": handle}
 
 

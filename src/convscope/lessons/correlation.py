@@ -21,17 +21,20 @@ For learning this makes no difference: a network built on true convolution would
 same kernels turned around. It matters when you compare with signal-processing tools
 (scipy.signal.convolve2d flips, scipy.signal.correlate2d does not) or read a formula.
 
-The experiment runs the model's first conv layer (its kernel, without bias and activation) on
-a real test image and compares, filter by filter, with the loop definitions in
-arraymath/reference.py: correlation, true convolution, and true convolution with the rotated kernel.
+The experiment runs a conv layer of the model (--layer; default: the first Conv2D; its kernel,
+at stride 1, without bias and activation) on what it reads for a real test image and compares,
+filter by filter, with the loop definitions in arraymath/reference.py: correlation, true
+convolution, and true convolution with the rotated kernel.
 """
 
 
 def experiment(lab):
-    conv = lab.conv_layers(lab.model())[0]
+    model = lab.model()
+    conv = lab.conv_layers(model)[0]
     (_, _), (x_test, _) = lab.data()
     with float64():
-        image = x_test[:1].astype(np.float64)
+        # What the layer reads for one test image: the image itself for a first layer, else earlier maps.
+        image = next(r for r in model.trace(x_test[:1]) if r.name == conv.name).input.astype(np.float64)
         kernel = conv.kernel.value.astype(np.float64)
         # The layer itself, without bias or activation: the same kernel in a plain Conv2D.
         layer = Conv2D(kernel.shape[3], kernel.shape[:2], use_bias=False, name="bias_free_copy")
@@ -73,10 +76,10 @@ def experiment(lab):
 
     f = int(np.argmax(differences))
     lab.picture("correlation.png", plots.panels_figure, [
-        ("test image", channels[0, 0]),
+        (f"input of {conv.name}, channel 0", channels[0, 0]),
         (f"kernel of filter {f} (channel 0)", k[0, f]),
         ("the kernel rotated 180°", rotate180(k[0, f])),
-        (f"layer output (filter {f}, no bias)", by_layer[f]),
+        (f"the layer's kernel, stride 1, no bias (filter {f})", by_layer[f]),
         ("correlation loops: image ⋆ k", correlation[f]),
         ("true convolution: image * k", convolution[f]),
     ], f"{conv.name}, filter {f}: the layer equals the correlation, not the convolution", columns=3)

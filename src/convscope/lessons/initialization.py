@@ -107,15 +107,24 @@ def experiment(lab):
                 "step 0: how large each layer's pre-activations and their gradients are, by kernel_initializer")
 
 
+# Where a layer's config names the initializer of its kernels: Conv2D / Dense, DepthwiseConv2D, SeparableConv2D.
+KERNEL_INITIALIZERS = ("kernel_initializer", "depthwise_initializer", "pointwise_initializer")
+
+
 def with_initializer(config, identifier):
-    """``config`` with every kernel_initializer replaced by ``identifier`` and the Dropout layers left out."""
+    """``config`` with every kernel's initializer replaced by ``identifier``, nested models' too, and, in a
+    Sequential chain, the Dropout layers left out (a graph's connections name them, so a graph keeps them)."""
+    chain = "input_layers" not in config
     layers = []
     for spec in config["layers"]:
-        if spec["class_name"] == "Dropout":
+        if chain and spec["class_name"] == "Dropout":
             continue
         settings = dict(spec["config"])
-        if "kernel_initializer" in settings:
-            settings["kernel_initializer"] = identifier
+        if "layers" in settings:                      # a nested model: its layers start the same way
+            settings = with_initializer(settings, identifier)
+        for key in KERNEL_INITIALIZERS:
+            if key in settings:
+                settings[key] = identifier
         layers.append({**spec, "config": settings})
     return {**config, "layers": layers}
 

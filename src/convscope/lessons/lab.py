@@ -105,11 +105,11 @@ def format_table(header, rows) -> list[str]:
 class Lab:
     """The bench a lesson runs on: its settings, data, model, and the result it fills in.
 
-    ``model`` is the user's trained model (a Sequential, a ``.convscope`` file or a run
-    folder) or None, in which case lessons that study a trained model get a small one
+    ``model`` is the user's trained model (a Sequential or graph, a ``.convscope`` / ``.keras`` /
+    ``.h5`` file or a run folder) or None, in which case lessons that study a trained model get a small one
     trained here. ``fast`` means the offline sample and small sizes (seconds);
     otherwise full MNIST when it is found on disk. ``out`` is the folder for pictures
-    (None: draw none). ``layer`` names the conv layer a lesson studies, where it asks.
+    (None: draw none). ``layer`` names the Conv2D layer a lesson studies (``conv_layers``).
     """
 
     def __init__(self, result: LessonResult, model=None, fast=False, out=None, layer=None):
@@ -157,10 +157,42 @@ class Lab:
 
     # -- what the lesson works on -----------------------------------------------------------------
     def data(self):
-        """``(x_train, y_train), (x_test, y_test)``: floats in [0, 1] shaped (n, 28, 28, 1), integer labels."""
+        """``(x_train, y_train), (x_test, y_test)``: digits as the studied model takes them, integer labels.
+
+        Floats in [0, 1] shaped (n, 28, 28, 1) for an MNIST model; for another input shape (an imported
+        graph such as MobileNetV2), resized, the gray copied into every channel and scaled to the model's
+        range (``viz.sources.input_adapter``), with fewer training images when the images are large."""
         name, data = load_digits(self.fast)
-        self.note(f"data: {name}")
+        adapter = self.adapter()
+        if adapter is None or adapter.is_mnist:
+            self.note(f"data: {name}")
+            return data
+        key = (name, adapter)
+        if key not in _ADAPTED:
+            (x, y), (x_test, y_test) = data
+            keep = max(1, min(len(x), ADAPTED_VALUES // (adapter.height * adapter.width * adapter.channels)))
+            _ADAPTED[key] = ((adapter(x[:keep, :, :, 0] * 255.0), y[:keep]),
+                             (adapter(x_test[:, :, :, 0] * 255.0), y_test))
+        (x, _), _ = _ADAPTED[key]
+        self.note(f"data: {name}, {adapter.describe()[len('input: '):]}"
+                  + ("" if len(x) == len(data[0][0]) else f"; {len(x):,} of the {len(data[0][0]):,} training images "
+                     f"(the {adapter.height}x{adapter.width}x{adapter.channels} copies are large)"))
+        return _ADAPTED[key]
+
+    def digits(self):
+        """The MNIST digits themselves, floats in [0, 1] shaped (n, 28, 28, 1), whatever model is studied:
+        for the experiments that build their own small layers."""
+        name, data = load_digits(self.fast)
+        self.note(f"digits for the lesson's own layers: {name}")
         return data
+
+    def adapter(self):
+        """How digits become the user's model's input (``viz.sources.InputAdapter``); None without a user model."""
+        if self.user_model is None:
+            return None
+        from ..viz.sources import input_adapter
+
+        return input_adapter(self.user_model)
 
     def model(self) -> Sequential:
         """The trained model the lesson studies: the user's, else a Keras convnet trained here (cached)."""
@@ -183,12 +215,44 @@ class Lab:
         return self.user_model.get_config() if self.user_model is not None else keras_convnet_config()
 
     def conv_layers(self, model) -> list:
+        """The Conv2D layers of ``model``'s own graph, in order, the one named by ``--layer`` first.
+
+        A nested model's layers are left out: ``model.trace`` records a nested model as one call, so the
+        lessons cannot see what its inner layers received."""
         layers = [layer for layer in model.layers if type(layer) is Conv2D]
-        if not layers:
-            raise ValueError(f"lesson {self.result.name}: the model has no Conv2D layer")
-        return layers
+        if self.layer is None:
+            if not layers:
+                raise ValueError(f"lesson {self.result.name}: the model has no Conv2D layer of its own")
+            return layers
+        chosen = self.chosen(model)
+        if type(chosen) is not Conv2D:
+            raise ValueError(f"lesson {self.result.name}: layer {chosen.name!r} is a {type(chosen).__name__}, not a "
+                             f"Conv2D; the model's Conv2D layers: {', '.join(l.name for l in layers) or 'none'}")
+        self.note(f"layer studied: {chosen.name} (--layer)")
+        return [chosen] + [layer for layer in layers if layer is not chosen]
+
+    def chosen(self, model):
+        """The layer ``--layer`` names, among ``model``'s own layers (ValueError naming the nested model that
+        holds it, or listing the layers)."""
+        names = [layer.name for layer in model.layers]
+        if self.layer in names:
+            return model.get_layer(self.layer)
+        for outer in model.layers:
+            if hasattr(outer, "layers") and any(self.layer == l.name for l in walk(outer)):
+                raise ValueError(f"lesson {self.result.name}: layer {self.layer!r} is inside the nested model "
+                                 f"{outer.name!r}, which model.trace records as one call; choose a layer of the "
+                                 f"outer model, or run the lesson on {outer.name!r} itself")
+        raise ValueError(f"lesson {self.result.name}: no layer named {self.layer!r}; the layers: {', '.join(names)}")
 
 
+def walk(model) -> list:
+    """Every layer of ``model``, nested models' layers included."""
+    return [inner for layer in model.layers for inner in ([layer] + (walk(layer) if hasattr(layer, "layers") else []))]
+
+
+# Values held by the adapted copies of the training digits (float32): about 200 MB at most.
+ADAPTED_VALUES = 50_000_000
+_ADAPTED: dict = {}
 _DEFAULT_MODELS: dict = {}
 _DATA: dict = {}
 

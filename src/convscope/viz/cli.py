@@ -19,21 +19,29 @@ def register(subparsers) -> dict:
     what.required = True
 
     filters = what.add_parser("filters", allow_abbrev=False, help="every filter of each conv layer")
-    filters.add_argument("model", help="a model file (.convscope) or run folder")
-    filters.add_argument("--layer", help="only this conv layer (default: every conv layer)")
+    filters.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
+    filters.add_argument("--layer", help="only this conv layer (default: every conv layer, nested models' too)")
 
     maps = what.add_parser("maps", allow_abbrev=False,
                            help="feature maps of every conv and pooling layer for one input, before and after activation")
-    maps.add_argument("model", help="a model file (.convscope) or run folder")
+    maps.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
     maps.add_argument("image", nargs="?", help="a picture of a digit (PNG, JPEG, ...); or use --index")
 
     gradients = what.add_parser("gradients", allow_abbrev=False,
                                 help="for one input and its label: the input gradient and every kernel gradient")
-    gradients.add_argument("model", help="a model file (.convscope) or run folder")
+    gradients.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
     gradients.add_argument("image", nargs="?", help="a picture of a digit (needs --label); or use --index")
     gradients.add_argument("--label", type=int, choices=range(10), metavar="DIGIT", help="the label of IMAGE")
 
     for parser in (maps, gradients):
+        parser.add_argument("--layer", action="append", metavar="NAME",
+                            help="only this layer (a name, or OUTER/INNER inside a nested model); repeatable "
+                                 "(default: every layer)")
+        parser.add_argument("--input-range", metavar="LOW,HIGH",
+                            help="the values black and white pixels take in the model's input (default: [0, 255] "
+                                 "when its first layer is Rescaling / Normalization, [-1, 1] for keras.applications "
+                                 "MobileNet, else [0, 1]); the digit is resized and its gray copied into every "
+                                 "channel to fit the model's input shape")
         parser.add_argument("--index", type=int, help="test image N of --dataset instead of IMAGE")
         parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "mnist-sample"),
                             help="test set for --index (default: mnist if found on disk, else the offline sample)")
@@ -66,43 +74,51 @@ def run(args) -> int:
 
 def show_filters(args) -> int:
     from .figures import filters_figure
-    from .sources import open_model
+    from .sources import filter_bank, find_layer, is_conv, open_model, walk_layers
 
     model = open_model(args.model)
-    layers = [model.get_layer(args.layer)] if args.layer else model.layers
-    convs = [layer for layer in layers if _is_conv(layer)]
+    layers = [(args.layer, find_layer(model, args.layer))] if args.layer else walk_layers(model)
+    convs = [(path, layer) for path, layer in layers if is_conv(layer)]
     if not convs:
-        raise ValueError(f"layer {args.layer!r} is a {type(layers[0]).__name__}, not a conv layer" if args.layer
+        raise ValueError(f"layer {args.layer!r} is a {type(layers[0][1]).__name__}, not a conv layer" if args.layer
                          else "the model has no conv layer")
-    for layer in convs:
-        kernel = layer.kernel.value
-        title = (f"{layer.name}: {kernel.shape[3]} filters of {kernel.shape[0]}x{kernel.shape[1]}"
-                 f"x{kernel.shape[2]} ({kernel.shape[2]} input channel{'s' if kernel.shape[2] > 1 else ''})")
-        bias = layer.bias.value if getattr(layer, "bias", None) is not None else None
-        _save(filters_figure(kernel, title=title, bias=bias), args.out, f"filters_{layer.name}.png")
+    for path, layer in convs:
+        kernel, bias, title = filter_bank(layer)
+        _save(filters_figure(kernel, title=title, bias=bias), args.out, f"filters_{path.replace('/', '_')}.png")
     return 0
 
 
 def show_maps(args) -> int:
     from .model_figures import maps_figures
-    from .sources import open_model
 
-    model = open_model(args.model)
+    model, adapter, layers = _model_and_input(args)
     image, name, _ = _input(args, need_label=False)
-    for part, fig in maps_figures(model, image, title_prefix=f"{name}: "):
+    for part, fig in maps_figures(model, image, title_prefix=f"{name}: ", adapter=adapter, layers=layers):
         _save(fig, args.out, f"maps_{_slug(name)}_{part}.png")
     return 0
 
 
 def show_gradients(args) -> int:
     from .model_figures import gradient_figures
-    from .sources import open_model
 
-    model = open_model(args.model)
+    model, adapter, layers = _model_and_input(args)
     image, name, label = _input(args, need_label=True)
-    for part, fig in gradient_figures(model, image, label, title_prefix=f"{name}: "):
+    for part, fig in gradient_figures(model, image, label, title_prefix=f"{name}: ", adapter=adapter, layers=layers):
         _save(fig, args.out, f"gradients_{_slug(name)}_{part}.png")
     return 0
+
+
+def _model_and_input(args):
+    """(model, its ``InputAdapter``, the layers asked for or None); says how digits are fed when not as MNIST."""
+    from .sources import find_layer, input_adapter, open_model, parse_range
+
+    model = open_model(args.model)
+    adapter = input_adapter(model, parse_range(args.input_range))
+    for name in args.layer or ():
+        find_layer(model, name)            # an unknown name fails now, with the list of layers
+    if not adapter.is_mnist:
+        print(adapter.describe())
+    return model, adapter, args.layer
 
 
 def show_history(args) -> int:
@@ -162,10 +178,6 @@ def _input(args, need_label: bool):
     if need_label and args.label is None:
         raise ValueError("gradients of a picture need its label: add --label DIGIT")
     return load_digit(args.image), os.path.basename(args.image), getattr(args, "label", None)
-
-
-def _is_conv(layer) -> bool:
-    return getattr(getattr(layer, "kernel", None), "value", None) is not None and layer.kernel.value.ndim == 4
 
 
 def _slug(text: str) -> str:

@@ -7,26 +7,31 @@ dL/d(input) and each conv layer's dL/d(kernel) for the given label.
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from .. import backend
 from . import _mpl
 from .figures import DIVERGING, feature_maps_figure, filters_figure, symmetric_limit
-from .sources import as_batch
+from .sources import filter_bank, input_adapter, is_conv, walk_layers
 
 
-def input_figure(image, probabilities, title=None, label=None):
-    """The input digit beside the model's ten probabilities (the predicted class in red, the label marked)."""
+def input_figure(shown, probabilities, title=None, label=None, note=None, value_range=(0.0, 1.0)):
+    """The model's input (one channel of it) beside its probabilities (the predicted class in red, the label
+    marked). ``note`` says how the input was made (see ``sources.InputAdapter.describe``)."""
     probabilities = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    fig = _mpl.new_figure(figsize=(7.5, 3.2), layout="constrained")
+    fig = _mpl.new_figure(figsize=(7.5, 3.4), layout="constrained")
     left, right = fig.subplots(1, 2, width_ratios=[1, 1.6])
-    left.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    left.set_title("input (28x28, 0 = black, 255 = white)", fontsize=8)
+    left.imshow(shown, cmap="gray", vmin=value_range[0], vmax=value_range[1], interpolation="nearest")
+    low, high = value_range
+    left.set_title(f"input ({shown.shape[0]}x{shown.shape[1]}, {low:g} = black, {high:g} = white)", fontsize=8)
     left.set_axis_off()
     predicted = int(probabilities.argmax())
     colours = ["tab:red" if k == predicted else "tab:blue" for k in range(len(probabilities))]
     right.bar(range(len(probabilities)), probabilities, color=colours)
-    right.set_xticks(range(len(probabilities)))
+    if len(probabilities) <= 20:
+        right.set_xticks(range(len(probabilities)))
     right.set_ylim(0, 1.05)
     right.set_xlabel("class" + ("" if label is None else f" (label {label} marked ▲)"))
     right.set_ylabel("probability")
@@ -34,63 +39,103 @@ def input_figure(image, probabilities, title=None, label=None):
     if label is not None:
         right.annotate("▲", (label, 0), xytext=(0, -22), textcoords="offset points", ha="center", color="black")
     fig.suptitle(title or "Input and prediction")
+    if note:
+        fig.supxlabel("\n".join(textwrap.wrap(note, 110)), fontsize=7)
     return fig
 
 
-def maps_figures(model, image, title_prefix=""):
-    """``[(name, Figure)]``: the input with the prediction, then every layer with spatial maps (conv, pooling, ...),
-    a conv layer with a nonlinear activation twice: before it (z) and after it (activation(z))."""
-    records = model.trace(as_batch(image, backend.floatx()))
-    figures = [("input", input_figure(image, records[-1].output[0], title=f"{title_prefix}input and prediction"))]
-    for record in records:
-        if record.output.ndim != 4:
+def maps_figures(model, image, title_prefix="", adapter=None, layers=None):
+    """``(name, Figure)`` pairs, one at a time (a large graph makes hundreds): the input with the prediction,
+    then every layer with spatial maps (conv, pooling, ...), a layer with a kernel and a nonlinear activation
+    twice: before it (z) and after it (activation(z)). A nested
+    model's layers are traced on what the nested model received and drawn as "outer/inner". ``adapter`` turns
+    the uint8 digit into the model's input (default: ``sources.input_adapter(model)``); ``layers``: only these
+    layer names (or "outer/inner" paths)."""
+    adapter = adapter or input_adapter(model)
+    x = adapter(image, backend.floatx())
+    records = model.trace(x)
+    yield "input", input_figure(x[0, :, :, 0], records[-1].output[0], title=f"{title_prefix}input and prediction",
+                                note=adapter.describe(), value_range=(adapter.low, adapter.high))
+    for path, layer, record in _spatial_records(model, records):
+        if layers is not None and path not in layers and layer.name not in layers:
             continue
-        activation = getattr(model.get_layer(record.name), "activation", None)
-        head = f"{title_prefix}{record.name} ({record.class_name})"
-        if activation is not None and activation.name != "linear":
-            figures.append((f"{record.name}_preactivation", feature_maps_figure(
-                record.preactivation[0], f"{head}: before {activation.name} (z = conv + bias)", label="z")))
-            figures.append((f"{record.name}_output", feature_maps_figure(
-                record.output[0], f"{head}: after {activation.name}", label=f"{activation.name}(z)")))
+        activation = getattr(layer, "activation", None)
+        head = f"{title_prefix}{path} ({record.class_name})"
+        slug = path.replace("/", "_")
+        if is_conv(layer) and activation is not None and activation.name != "linear":
+            yield f"{slug}_preactivation", feature_maps_figure(
+                record.preactivation[0], f"{head}: before {activation.name} (z = conv + bias)", label="z")
+            yield f"{slug}_output", feature_maps_figure(
+                record.output[0], f"{head}: after {activation.name}", label=f"{activation.name}(z)")
         else:
-            figures.append((f"{record.name}_output", feature_maps_figure(record.output[0], f"{head}: output",
-                                                                         label="output")))
-    return figures
+            yield f"{slug}_output", feature_maps_figure(record.output[0], f"{head}: output", label="output")
 
 
-def gradient_figures(model, image, label: int, title_prefix=""):
-    """``[(name, Figure)]`` for one input and its label: the input gradient (saliency) and each conv
-    layer's kernel gradient dL/d(kernel), each on its own symmetric scale."""
-    records = model.trace(as_batch(image, backend.floatx()), np.array([label]))
-    probabilities = records[-1].output[0]
-    figures = [("saliency", saliency_figure(image, records.grad_input[0, :, :, 0], label, probabilities,
-                                            title=f"{title_prefix}input gradient (saliency)"))]
+def _spatial_records(model, records, prefix=""):
+    """``[(path, layer, record)]`` of every call with 4-D output; a nested model's own calls follow its record."""
+    found = []
+    by_name = dict((layer.name, layer) for layer in model.layers)
     for record in records:
-        kernel = record.param_grads.get("kernel")
-        if kernel is not None and kernel.ndim == 4:
-            title = f"{title_prefix}{record.name}: dL/d(kernel) for label {label} (db = dL/d(bias))"
-            figures.append((f"{record.name}_kernel_gradient", filters_figure(
-                kernel, title=title, bias=record.param_grads.get("bias"), label="dL/d(weight)", bias_name="db")))
-    return figures
+        layer = by_name[record.name]
+        if not isinstance(record.output, np.ndarray) or record.output.ndim != 4:
+            continue
+        found.append((prefix + record.name, layer, record))
+        if hasattr(layer, "layers") and isinstance(record.input, np.ndarray):
+            found += _spatial_records(layer, layer.trace(record.input), f"{prefix}{record.name}/")
+    return found
 
 
-def saliency_figure(image, gradient, label, probabilities, title=None):
-    """The input beside dL/d(input): red pixels raise the loss when brightened, blue ones lower it."""
+def gradient_figures(model, image, label: int, title_prefix="", adapter=None, layers=None):
+    """``(name, Figure)`` pairs, one at a time, for one input and its label: the input gradient (saliency) and
+    each conv layer's kernel gradient dL/d(kernel), nested models' layers included, each on its own symmetric scale.
+    ``adapter`` and ``layers`` as for ``maps_figures``."""
+    adapter = adapter or input_adapter(model)
+    x = adapter(image, backend.floatx())
+    records = model.trace(x, np.array([label]))
+    probabilities = records[-1].output[0]
+    gradient = records.grad_input[0].sum(axis=2)      # the digit sits in every channel: their gradients add up
+    channels = "" if adapter.channels == 1 else \
+        f"; dL/d(pixel) is the sum over the {adapter.channels} channels, each holding the digit"
+    yield "saliency", saliency_figure(x[0, :, :, 0], gradient, label, probabilities,
+                                      title=f"{title_prefix}input gradient (saliency)",
+                                      value_range=(adapter.low, adapter.high), note=adapter.describe() + channels)
+    for record in records:
+        outer = model.get_layer(record.name)
+        inner = {layer.name: (f"{record.name}/{path}", layer) for path, layer in walk_layers(outer)} \
+            if hasattr(outer, "layers") else {}
+        for name, kernel in record.param_grads.items():
+            owner, _, weight = name.rpartition("/")     # a nested model names its weights "layer/weight"
+            path, layer = inner.get(owner, (None, None)) if owner else (record.name, outer)
+            if weight != "kernel" or kernel.ndim != 4 or layer is None:
+                continue
+            if layers is not None and path not in layers and layer.name not in layers:
+                continue
+            shown, bias, _ = filter_bank(layer, kernel, record.param_grads.get(f"{owner}/bias" if owner else "bias"))
+            nested = "" if not owner else f" (inside {record.name})"
+            title = f"{title_prefix}{layer.name}{nested}: dL/d(kernel) for label {label} (db = dL/d(bias))"
+            yield f"{path.replace('/', '_')}_kernel_gradient", filters_figure(
+                shown, title=title, bias=bias, label="dL/d(weight)", bias_name="db")
+
+
+def saliency_figure(image, gradient, label, probabilities, title=None, value_range=(0.0, 255.0), note=None):
+    """The input beside dL/d(input): red pixels raise the loss when brightened, blue ones lower it.
+    ``value_range``: the input's black and white values; ``note`` how the input was made."""
     limit = symmetric_limit(gradient)
     fig = _mpl.new_figure(figsize=(8, 3.6), layout="constrained")
     left, middle, right = fig.subplots(1, 3)
-    left.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    left.imshow(image, cmap="gray", vmin=value_range[0], vmax=value_range[1], interpolation="nearest")
     predicted = int(np.argmax(probabilities))
     left.set_title(f"input: label {label}, predicted {predicted}\np(label) = {probabilities[label]:.4f}", fontsize=8)
     shown = middle.imshow(gradient, cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
     middle.set_title("dL/d(pixel), signed", fontsize=8)
     _mpl.colour_bar(fig, shown, ax=middle, shrink=0.8, label="dL/d(pixel)")
-    right.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    right.imshow(image, cmap="gray", vmin=value_range[0], vmax=value_range[1], interpolation="nearest")
     right.imshow(np.abs(gradient), cmap="magma", alpha=0.65, vmin=0, vmax=limit, interpolation="nearest")
     right.set_title("|dL/d(pixel)| over the input", fontsize=8)
     for ax in (left, middle, right):
         ax.set_axis_off()
     fig.suptitle(title or "Input gradient")
     fig.supxlabel(f"L = cross-entropy for label {label}; red: brightening the pixel raises the loss, "
-                  f"blue: lowers it; limits ±{limit:.3g}", fontsize=8)
+                  f"blue: lowers it; limits ±{limit:.3g}" + "".join(f"\n{line}" for line in textwrap.wrap(note or "", 110)),
+                  fontsize=8)
     return fig

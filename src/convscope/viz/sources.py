@@ -8,6 +8,8 @@ data set falls back to the sample that ships inside the package, and says so.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -45,9 +47,152 @@ def pick(x, y, index: int):
     return x[index], int(y[index])
 
 
-def as_batch(image, dtype="float32"):
-    """A uint8 ``(28, 28)`` picture as the model's input: one sample ``(1, 28, 28, 1)`` scaled to [0, 1]."""
-    return (np.asarray(image, dtype=dtype) / 255.0)[None, :, :, None]
+# keras.applications models whose preprocess_input is not part of the graph: name prefix -> the range it maps to.
+APPLICATION_RANGES = {"mobilenet": (-1.0, 1.0), "nasnet": (-1.0, 1.0), "xception": (-1.0, 1.0),
+                      "inception": (-1.0, 1.0)}
+# First layers that scale raw pixels themselves: the model wants values in [0, 255].
+SCALING_LAYERS = ("Rescaling", "Normalization")
+
+
+@dataclass(frozen=True)
+class InputAdapter:
+    """How MNIST digits become a model's input: resized to ``height`` x ``width``, the gray value copied into
+    each of ``channels`` channels, and [0, 255] mapped linearly onto [``low``, ``high``]; ``reason`` says why."""
+
+    height: int
+    width: int
+    channels: int
+    low: float
+    high: float
+    reason: str
+
+    @property
+    def is_mnist(self) -> bool:
+        return (self.height, self.width, self.channels, self.low, self.high) == (28, 28, 1, 0.0, 1.0)
+
+    def describe(self) -> str:
+        """One line for a figure or report: what was done to the 28x28 digits."""
+        if self.is_mnist:
+            return "input: the 28x28 digit, pixels / 255 (0 = black, 1 = white)"
+        steps = [] if (self.height, self.width) == (28, 28) else [f"resized 28x28 -> {self.height}x{self.width} (bilinear)"]
+        if self.channels > 1:
+            steps.append(f"gray copied into {self.channels} channels")
+        steps.append(f"scaled to [{self.low:g}, {self.high:g}] ({self.reason})")
+        return "input: MNIST digit " + ", ".join(steps)
+
+    def __call__(self, images, dtype="float32"):
+        """uint8 digits ``(n, 28, 28)`` (or one ``(28, 28)``) -> the model's input ``(n, height, width, channels)``."""
+        from .. import backend
+        from ..layers import Resizing
+
+        images = np.asarray(images, dtype=np.float64)
+        batch = images[None] if images.ndim == 2 else images
+        x = batch[..., None] / 255.0
+        if (self.height, self.width) != x.shape[1:3]:
+            with _floatx("float64"):
+                x = np.clip(np.asarray(Resizing(self.height, self.width)(x)), 0.0, 1.0)
+        x = np.repeat(x, self.channels, axis=3) * (self.high - self.low) + self.low
+        return backend.cast(x, dtype)
+
+
+def input_adapter(model, value_range=None) -> InputAdapter:
+    """The ``InputAdapter`` for ``model``'s (single, image) input. The value range is ``value_range`` when given,
+    else [0, 255] when the first layer is Rescaling / Normalization (the model scales pixels itself), else the
+    range of a keras.applications model's preprocess_input (by the model's name), else [0, 1] as for MNIST."""
+    shapes = model.input_shape
+    if isinstance(shapes, list):
+        raise ValueError(f"model {model.name!r} has {len(shapes)} inputs; the pictures and lessons feed one image")
+    if len(shapes) != 4:
+        raise ValueError(f"model {model.name!r} takes inputs shaped {shapes}; the pictures and lessons need "
+                         "images (batch, height, width, channels)")
+    _, height, width, channels = shapes
+    if value_range is not None:
+        low, high = (float(v) for v in value_range)
+        if not low < high:
+            raise ValueError(f"--input-range must be LOW,HIGH with LOW < HIGH, received {low:g},{high:g}")
+        reason = "as asked"
+    elif (first := first_layer(model)) is not None and type(first).__name__ in SCALING_LAYERS:
+        low, high, reason = 0.0, 255.0, f"raw pixels: the model's first layer {first.name!r} ({type(first).__name__}) scales them"
+    else:
+        prefix = next((p for p in APPLICATION_RANGES if model.name.lower().startswith(p)), None)
+        if prefix is not None:
+            (low, high), reason = APPLICATION_RANGES[prefix], f"as keras.applications {prefix} preprocess_input does"
+        else:
+            low, high, reason = 0.0, 1.0, "pixels / 255, as for MNIST"
+    return InputAdapter(int(height), int(width), int(channels), low, high, reason)
+
+
+def walk_layers(model, prefix=""):
+    """``[(path, layer)]`` for every layer of ``model``, nested models' layers after them as "outer/inner"."""
+    found = []
+    for layer in model.layers:
+        path = prefix + layer.name
+        found.append((path, layer))
+        if hasattr(layer, "layers"):
+            found += walk_layers(layer, path + "/")
+    return found
+
+
+def find_layer(model, name):
+    """The layer called ``name`` (its own name or an "outer/inner" path), nested models included."""
+    for path, layer in walk_layers(model):
+        if name in (path, layer.name):
+            return layer
+    names = ", ".join(path for path, _ in walk_layers(model))
+    raise ValueError(f'No layer named "{name}" in model "{model.name}"; its layers (nested ones as OUTER/INNER): {names}')
+
+
+def is_conv(layer) -> bool:
+    """Whether ``layer`` holds a 2-D convolution kernel ``(kh, kw, in, out)`` (Conv2D, DepthwiseConv2D, ...)."""
+    return getattr(getattr(layer, "kernel", None), "value", None) is not None and layer.kernel.value.ndim == 4
+
+
+def filter_bank(layer, kernel=None, bias=None):
+    """``(kernel, bias, title)`` of a conv layer as ``filters_figure`` draws it. A depthwise kernel
+    ``(kh, kw, C, M)`` filters each channel alone: it is shown as C·M one-channel filters ``(kh, kw, 1, C·M)``,
+    filter c·M + m being slice [:, :, c, m] (output channel c·M + m), so every bias sits beside its filter."""
+    kernel = layer.kernel.value if kernel is None else kernel
+    if bias is None and getattr(layer, "bias", None) is not None:
+        bias = layer.bias.value
+    kh, kw, c, f = kernel.shape
+    if type(layer).__name__ == "DepthwiseConv2D":
+        reads = "filter c reads channel c" if f == 1 else f"filter c·{f} + m reads channel c"
+        title = f"{layer.name} (DepthwiseConv2D): {c * f} filters of {kh}x{kw}, each on one input channel ({reads})"
+        return kernel.reshape(kh, kw, 1, c * f), bias, title
+    title = f"{layer.name}: {f} filters of {kh}x{kw}x{c} ({c} input channel{'s' if c > 1 else ''})"
+    return kernel, bias, title
+
+
+def first_layer(model):
+    """The first layer after the input, looking inside a nested model; None for a model of inputs only."""
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        return first_layer(layer) if hasattr(layer, "layers") else layer
+    return None
+
+
+def parse_range(text):
+    """``"LOW,HIGH"`` -> (low, high) floats, or None for None."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--input-range must be LOW,HIGH (two numbers, e.g. -1,1), received {text!r}") from None
+    return low, high
+
+
+@contextmanager
+def _floatx(name):
+    from .. import backend
+
+    previous = backend.floatx()
+    backend.set_floatx(name)
+    try:
+        yield
+    finally:
+        backend.set_floatx(previous)
 
 
 def model_path(path) -> str:
