@@ -135,13 +135,15 @@ class BatchNormalization(_ScaleShiftPenalties, Layer):
         self._training = training
         self._inv_std = 1.0 / backend.xp.sqrt(var + self.epsilon)
         if not training:
-            # Inference: one affine map, x * a + b with a = gamma / std and b = beta - mean * a (two passes over
-            # x, no normalized copy kept: backward recomputes x_hat from x if it needs it).
+            # Inference: the same arithmetic in place on one new array (bit-identical to the training path's
+            # (x - mean) * inv_std * gamma + beta), keeping no normalized copy: backward recomputes x_hat from x.
             self._x, self._mean, self._x_hat = x, mean, None
-            a = self._inv_std * self.gamma.value if self.scale else self._inv_std
-            b = (self.beta.value if self.center else 0) - mean * a
-            y = x * a.astype(x.dtype, copy=False)
-            y += b.astype(x.dtype, copy=False)
+            y = x - mean
+            y *= self._inv_std
+            if self.scale:
+                y *= self.gamma.value
+            if self.center:
+                y += self.beta.value
             return y
         self._x_hat = (x - mean) * self._inv_std
         y = self._x_hat * self.gamma.value if self.scale else self._x_hat.copy()
