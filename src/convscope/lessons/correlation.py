@@ -79,7 +79,7 @@ def experiment(lab):
         (f"input of {conv.name}, channel 0", channels[0, 0]),
         (f"kernel of filter {f} (channel 0)", k[0, f]),
         ("the kernel rotated 180°", rotate180(k[0, f])),
-        (f"the layer's kernel, stride 1, no bias (filter {f})", by_layer[f]),
+        (f"the layer, filter {f} (stride 1, no bias)", by_layer[f]),
         ("correlation loops: image ⋆ k", correlation[f]),
         ("true convolution: image * k", convolution[f]),
     ], f"{conv.name}, filter {f}: the layer equals the correlation, not the convolution", columns=3)
