@@ -391,13 +391,36 @@ def test_predict_png_digits(trained, digit_pngs, cli_env):
         assert int(m["digit"]) == label, f"{path.name}: predicted {m['digit']}, label {label}\n{line}"
 
 
-def test_predict_blank_image_does_not_crash(trained, tmp_path, cli_env):
+def test_predict_blank_image_does_not_crash_and_is_flagged(trained, tmp_path, cli_env):
     from PIL import Image
 
     blank = tmp_path / "blank.png"
     Image.new("L", (50, 30), 0).save(blank)
     result = ok(run_cli(["predict", trained[0] / "model.convscope", blank], cli_env))
     assert PROB_RE.match(result.stdout.strip())
+    assert re.fullmatch(rf"  warning: {re.escape(str(blank))} is blank once fitted to MNIST's 28x28 frame \(0 ink "
+                        r"pixels; MNIST's digits have about 150\): this prediction says little\n", result.stderr)
+
+
+def test_predict_reads_dark_strokes_on_a_transparent_background(trained, digit_pngs, tmp_path, cli_env):
+    """A drawing program's PNG: black strokes whose alpha is the ink, RGB black everywhere. Laid on white, it is the
+    digit (the same prediction as the opaque picture), not a blank input."""
+    from PIL import Image
+
+    from convscope.images import ink_pixels, load_digit
+
+    opaque = digit_pngs[0][0]
+    digit = np.asarray(Image.open(opaque).convert("L"))
+    ink = digit if digit[0].mean() < 127 else 255 - digit  # the stroke intensity, whatever the picture's polarity
+    rgba = np.zeros((*ink.shape, 4), np.uint8)
+    rgba[..., 3] = ink
+    transparent = tmp_path / "transparent.png"
+    Image.fromarray(rgba, mode="RGBA").save(transparent)
+    assert ink_pixels(load_digit(transparent)) > 50
+    np.testing.assert_allclose(load_digit(transparent).astype(float), load_digit(opaque).astype(float), atol=40)
+    result = ok(run_cli(["predict", trained[0] / "model.convscope", opaque, transparent], cli_env))
+    first, second = [PROB_RE.match(line) for line in result.stdout.splitlines()]
+    assert first["digit"] == second["digit"] and result.stderr == ""
 
 
 # ----------------------------------------------------------------------------------------------- 6. evaluate, summary

@@ -225,15 +225,19 @@ def cmd_summary(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from .images import load_digit
+    from .images import BLANK_INK, ink_pixels, load_digit
     from .saving import load_model
 
     model = load_model(args.model, compile=False)
     digits = backend.xp.stack([load_digit(path) for path in args.images])
     probs = model.predict(digits.astype(backend.floatx())[..., None] / 255.0, verbose=0)
-    for path, p in zip(args.images, probs):
+    for path, digit, p in zip(args.images, digits, probs):
         ranked = " ".join(f"{k}:{v:.3f}" for k, v in enumerate(p))
         print(f"{path}: {int(p.argmax())}  (probabilities {ranked})")
+        ink = ink_pixels(digit)
+        if ink < BLANK_INK:
+            print(f"  warning: {path} is {'blank' if ink == 0 else 'nearly blank'} once fitted to MNIST's 28x28 frame "
+                  f"({ink} ink pixels; MNIST's digits have about 150): this prediction says little", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,10 @@
 MNIST's own recipe: grayscale, white digit on black (a dark-on-light picture is
 inverted), the digit's bounding box scaled so its longer side is 20 pixels, then
 placed in a 28x28 field so that its centre of mass sits at the centre.
+A picture with transparency is first laid on the background that shows its strokes:
+white under dark strokes, black under light ones (dark strokes on a transparent
+background, as drawing programs save them, would otherwise be black on black: blank).
+``ink_pixels`` counts what is left, so that a caller can flag a blank or nearly blank input.
 Decoding is bounded: files over ``MAX_FILE_BYTES`` or ``MAX_PIXELS`` are refused.
 """
 
@@ -37,12 +41,38 @@ def load_digit(path) -> np.ndarray:
         with Image.open(path) as img:
             if img.width * img.height > MAX_PIXELS:
                 raise DataFileError(f"Image {path!r} has {img.width}x{img.height} pixels, more than {MAX_PIXELS}")
-            gray = np.asarray(img.convert("L"))  # uint8: to_mnist keeps it so, 8x less memory than float64
+            gray = np.asarray(opaque(img).convert("L"))  # uint8: to_mnist keeps it, 8x less memory than float64
     except DataFileError:
         raise
     except (OSError, ValueError, Image.DecompressionBombError, SyntaxError) as e:
         raise DataFileError(f"Cannot read image {path!r}: {e}") from e
     return to_mnist(gray)
+
+
+def opaque(img):
+    """``img`` without transparency, laid on white if its visible strokes are dark, else on black."""
+    from PIL import Image
+
+    if img.mode not in ("RGBA", "LA", "PA") and "transparency" not in img.info:
+        return img
+    rgba = np.asarray(img.convert("RGBA"), dtype=np.float64)
+    alpha = rgba[..., 3] / 255.0
+    if alpha.min() == 1.0:
+        return img
+    luminance = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+    strokes_dark = (luminance * alpha).sum() / max(alpha.sum(), 1e-9) < 128
+    background = 255.0 if strokes_dark else 0.0
+    gray = luminance * alpha + background * (1 - alpha)
+    return Image.fromarray(np.clip(np.round(gray), 0, 255).astype(np.uint8), mode="L")
+
+
+BLANK_INK = 12
+"""Fewer ink pixels than this (MNIST's digits have about 150) and a 28x28 digit is flagged as (nearly) blank."""
+
+
+def ink_pixels(digit) -> int:
+    """How many of a 28x28 digit's pixels hold ink (above a fifth of full white)."""
+    return int((np.asarray(digit) > 51).sum())
 
 
 def to_mnist(gray) -> np.ndarray:

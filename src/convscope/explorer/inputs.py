@@ -13,7 +13,7 @@ import io
 import numpy as np
 from werkzeug.exceptions import BadRequest
 
-from ..images import to_mnist
+from ..images import opaque, to_mnist
 
 SIZE = 28
 DRAWING = 280  # the page's canvas: ten screen pixels per MNIST pixel
@@ -98,7 +98,7 @@ def upload(data: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as img:
             if img.width * img.height > MAX_UPLOAD_PIXELS:
                 raise BadRequest(f"the image has {img.width}x{img.height} pixels, more than {MAX_UPLOAD_PIXELS}")
-            gray = np.asarray(img.convert("L"), dtype=np.float64)
+            gray = np.asarray(opaque(img).convert("L"), dtype=np.float64)  # transparency laid on a background
     except BadRequest:
         raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
