@@ -31,12 +31,11 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
 from . import backend
-from .keras_objects import KerasObjects
+from .keras_objects import KerasObject, KerasObjects
 
 MODULE = "keras.constraints"
 # Keras's backend.epsilon(), added to every norm it divides by.
@@ -70,27 +69,11 @@ def _as_float_array(w):
     return w if w.dtype.kind == "f" else backend.cast(w)
 
 
-class Constraint:
+class Constraint(KerasObject):
     """Base class: ``__call__(w) -> w`` (unchanged here), ``get_config``, ``from_config``."""
 
     def __call__(self, w):
         return _as_float_array(w)
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        accepted = set(inspect.signature(cls).parameters)
-        unexpected = sorted(set(config) - accepted)
-        if unexpected:
-            raise TypeError(f"{cls.__name__}.from_config: unexpected config keys {unexpected}, "
-                            f"expected a subset of {sorted(accepted)}")
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class _NormConstraint(Constraint):

@@ -13,6 +13,27 @@ from __future__ import annotations
 import inspect
 
 
+class KerasObject:
+    """What a small Keras object (a regularizer, a constraint) is besides its math: ``get_config`` (none here),
+    ``from_config`` refusing keys its constructor does not take, and a repr of its config."""
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        accepted = set(inspect.signature(cls).parameters)
+        unexpected = sorted(set(config) - accepted)
+        if unexpected:
+            raise TypeError(f"{cls.__name__}.from_config: unexpected config keys {unexpected}, "
+                            f"expected a subset of {sorted(accepted)}")
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
 class KerasObjects:
     def __init__(self, kind: str, base: type, module: str, classes, by_name: dict, callable_hint: str):
         self.kind, self.base, self.module, self.by_name = kind, base, module, by_name

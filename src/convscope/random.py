@@ -14,6 +14,7 @@ that draw new numbers at every run; ``dropout``'s gradient is its kept-and-scale
 from __future__ import annotations
 
 from . import backend
+from .arraymath.functions import rng_of
 from .layers.node import KerasTensor
 from .layers.operation import Dim, apply, shape_template
 
@@ -32,7 +33,7 @@ class SeedGenerator:
 
 def _generator(seed, owner: str):
     """What a random op keeps: a SeedGenerator's stream, or None / an int, resolved each time it runs (see
-    ``arraymath.functions._rng``), so reseeding the global generator reaches ops traced before."""
+    ``arraymath.functions.rng_of``), so reseeding the global generator reaches ops traced before."""
     if isinstance(seed, SeedGenerator):
         return seed.generator
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -61,9 +62,7 @@ def randint(shape, minval, maxval, dtype="int32", seed=None):
     """Integers in [minval, maxval) of ``shape`` (concrete shapes only: integers have no gradient to follow)."""
     if any(isinstance(d, Dim) for d in shape):
         raise TypeError("convscope.random.randint: give a concrete shape")
-    generator = _generator(seed, "convscope.random.randint")
-    generator = backend.global_rng() if generator is None else backend.xp.random.default_rng(generator) if isinstance(
-        generator, int) else generator
+    generator = rng_of(_generator(seed, "convscope.random.randint"))
     return generator.integers(minval, maxval, tuple(shape)).astype(dtype)
 
 
@@ -82,9 +81,7 @@ def shuffle(x, axis=0, seed=None):
     if isinstance(x, KerasTensor):
         raise TypeError("convscope.random.shuffle works on arrays, not inside a model's call()")
     x = backend.xp.asarray(x)
-    generator = _generator(seed, "convscope.random.shuffle")
-    generator = backend.global_rng() if generator is None else backend.xp.random.default_rng(generator) if isinstance(
-        generator, int) else generator
+    generator = rng_of(_generator(seed, "convscope.random.shuffle"))
     return backend.xp.take(x, generator.permutation(x.shape[axis]), axis=axis)
 
 

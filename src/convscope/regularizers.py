@@ -32,12 +32,11 @@ Example:
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 
 from . import backend
-from .keras_objects import KerasObjects
+from .keras_objects import KerasObject, KerasObjects
 
 MODULE = "keras.regularizers"
 # Keras's backend.epsilon(): the smallest norm OrthogonalRegularizer divides by.
@@ -62,7 +61,7 @@ def _as_float_array(x):
     return x if x.dtype.kind == "f" else backend.cast(x)
 
 
-class Regularizer:
+class Regularizer(KerasObject):
     """Base class: ``__call__(x) -> float`` (0 here), ``gradient(x)`` (zeros here), ``get_config``, ``from_config``.
 
     A subclass of your own may define ``__call__`` alone, written with ``convscope.ops`` (Keras's way):
@@ -76,22 +75,6 @@ class Regularizer:
     def gradient(self, x):
         """dPenalty/dx, an array of x's shape."""
         return backend.xp.zeros_like(_as_float_array(x))
-
-    def get_config(self) -> dict:
-        return {}
-
-    @classmethod
-    def from_config(cls, config: dict):
-        accepted = set(inspect.signature(cls).parameters)
-        unexpected = sorted(set(config) - accepted)
-        if unexpected:
-            raise TypeError(f"{cls.__name__}.from_config: unexpected config keys {unexpected}, "
-                            f"expected a subset of {sorted(accepted)}")
-        return cls(**config)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 class FunctionRegularizer(Regularizer):

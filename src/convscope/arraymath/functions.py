@@ -221,7 +221,7 @@ def _cast_backward(dy, arrays, y, dtype):
     return [dy.astype(xp.asarray(x).dtype) if floating else None]
 
 
-def _rng(generator):
+def rng_of(generator):
     """The generator a random op draws from at run time: None -> the global one (as it is now, after any
     reseeding), an int -> a fresh one from that seed (the same numbers every run), else the stream given."""
     if generator is None:
@@ -231,7 +231,7 @@ def _rng(generator):
 
 def _dropout(x, rate, generator):
     """Keras's ``random.dropout``: each element kept with probability 1 - rate and scaled by 1 / (1 - rate)."""
-    keep = (_rng(generator).random(xp.shape(x)) >= rate).astype(xp.asarray(x).dtype) / (1.0 - rate)
+    keep = (rng_of(generator).random(xp.shape(x)) >= rate).astype(xp.asarray(x).dtype) / (1.0 - rate)
     return x * keep, keep
 
 
@@ -241,11 +241,11 @@ def _resolved(arrays, shape):
 
 
 def _random_normal(*refs, shape, mean, stddev, dtype, generator):
-    return (_rng(generator).standard_normal(_resolved(refs, shape)) * stddev + mean).astype(dtype)
+    return (rng_of(generator).standard_normal(_resolved(refs, shape)) * stddev + mean).astype(dtype)
 
 
 def _random_uniform(*refs, shape, minval, maxval, dtype, generator):
-    return _rng(generator).uniform(minval, maxval, _resolved(refs, shape)).astype(dtype)
+    return rng_of(generator).uniform(minval, maxval, _resolved(refs, shape)).astype(dtype)
 
 
 def _loss_value(y_true, y_pred, loss, sample_weight=None):

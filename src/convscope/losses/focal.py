@@ -10,7 +10,7 @@ from __future__ import annotations
 from .. import backend
 from .base import Loss, MeanOverLastAxis
 from .crossentropy import _sigmoid
-from .inputs import EPSILON, as_pair, check_bool, check_fraction, check_last_axis, dense_targets
+from .inputs import EPSILON, check_bool, check_fraction, check_last_axis, smoothed_one_hot
 from .reduction import DEFAULT
 
 
@@ -108,12 +108,7 @@ class CategoricalFocalCrossentropy(Loss):
         self.axis = check_last_axis(owner, axis)
 
     def _prepare(self, y_true, y_pred):
-        owner = type(self).__name__
-        y_true, y_pred = as_pair(owner, y_true, y_pred, min_rank=2)
-        y_true = dense_targets(owner, y_true, y_pred, one_hot=True)
-        if self.label_smoothing:
-            y_true = y_true * (1 - self.label_smoothing) + self.label_smoothing / y_pred.shape[-1]
-        return y_true, y_pred
+        return smoothed_one_hot(type(self).__name__, y_true, y_pred, self.label_smoothing)
 
     def _compute(self, y, z, with_gradient):
         xp = backend.xp

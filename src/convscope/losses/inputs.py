@@ -100,3 +100,13 @@ def check_last_axis(owner: str, axis) -> int:
     if axis != -1 or isinstance(axis, bool):
         raise ValueError(f'{owner}: argument "axis" is only supported at its default -1, received {axis!r}')
     return -1
+
+
+def smoothed_one_hot(owner: str, y_true, y_pred, label_smoothing: float):
+    """``(y_true, y_pred)`` for a categorical cross-entropy: one-hot rows of y_pred's shape, smoothed as Keras
+    smooths them, ``y * (1 - s) + s / num_classes``."""
+    y_true, y_pred = as_pair(owner, y_true, y_pred, min_rank=2)
+    y_true = dense_targets(owner, y_true, y_pred, one_hot=True)
+    if label_smoothing:
+        y_true = y_true * (1 - label_smoothing) + label_smoothing / y_pred.shape[-1]
+    return y_true, y_pred
