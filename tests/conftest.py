@@ -54,3 +54,27 @@ def fresh_state():
     yield
     backend.set_floatx(floatx)
     backend.set_rng_state(state)
+
+
+def graph_tour_model(seed: int = 3):
+    """A small digit model whose graph holds every layer the explorer explains beyond a chain: a strided conv,
+    a dilated grouped conv and a depthwise branch joined by Add, max pooling, a transposed conv concatenated
+    with the Add's output, average pooling, Dense softmax (11 calls, 28x28x1 in, 10 out)."""
+    import convscope
+    from convscope import layers, utils
+
+    utils.set_random_seed(seed)
+    inputs = convscope.Input(shape=(28, 28, 1))
+    a = layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh", bias_initializer="random_normal",
+                      name="strided")(inputs)
+    b = layers.Conv2D(4, 3, dilation_rate=2, padding="same", groups=2, activation="relu",
+                      bias_initializer="random_normal", name="dilated")(a)
+    c = layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, name="dw")(a)
+    d = layers.Conv2D(4, 1, name="proj")(c)
+    s = layers.Add(name="add")([b, d])
+    m = layers.MaxPooling2D(2, name="maxp")(s)
+    t = layers.Conv2DTranspose(3, 3, strides=2, padding="same", name="tconv")(m)
+    joined = layers.Concatenate(name="cat")([t, s])
+    p = layers.AveragePooling2D(3, strides=2, padding="same", name="avg")(joined)
+    outputs = layers.Dense(10, activation="softmax", name="out")(layers.Flatten(name="flat")(p))
+    return convscope.Model(inputs, outputs, name="graph_tour")

@@ -160,12 +160,45 @@ def test_cell_arithmetic_equals_the_loop_reference(server, test_set):
         assert cell["sum"] + cell["bias"] == pytest.approx(cell["z"])
         assert np.sum(decode(cell["products"]), dtype=np.float64) == pytest.approx(cell["sum"], rel=1e-6, abs=1e-7)
         np.testing.assert_array_equal(decode(cell["kernel"]), kernel[:, :, :, channel])
-        assert cell["matches"] and cell["output"] == pytest.approx(cell["traced_output"], abs=1e-6)
+        assert cell["output"] == pytest.approx(cell["traced_output"], abs=1e-6)
+        assert cell["matches"] == (np.float32(cell["output"]) == np.float32(cell["traced_output"]))
     cell = ok(server, "POST", "/api/cell", {"pixels": pixels(test_set, 2), "layer": "max_pooling2d_1", "row": 4,
                                              "col": 1, "channel": 9})
     pooled = max_pool2d_loops(records[2].output)  # the pooling layer's input is conv2d_1's output
     assert cell["kind"] == "max" and cell["output"] == pytest.approx(float(pooled[0, 4, 1, 9]))
-    assert cell["receptive_field"] == {"top": 16, "bottom": 25, "left": 4, "right": 13}
+    assert cell["receptive_field"] == {"top": 16, "bottom": 25, "left": 4, "right": 13, "whole": False}
+
+
+def test_gradient_cells_equal_the_traced_gradients(server, test_set):
+    """The backward panels' sums are the model's own dL/dK and dL/dx, within float32 rounding of a sum."""
+    model = server.app.config["EXPLORER_WORKSPACE"].model
+    label = int(test_set[1][2])
+    records = model.trace(test_set[0][2:3, :, :, None].astype("float32") / 255.0, np.array([label]))
+    body = {"pixels": pixels(test_set, 2), "label": label}
+    for layer, index in (("conv2d", [1, 2, 0, 7]), ("conv2d_1", [0, 2, 31, 40])):
+        cell = ok(server, "POST", "/api/kernel-gradient", {**body, "layer": layer, "index": index})
+        traced = float(records[[r.call for r in records].index(layer)].param_grads["kernel"][tuple(index)])
+        assert cell["traced"] == traced and abs(cell["sum"] - traced) <= cell["bound"] + 1e-7 * abs(traced)
+        assert cell["matches"] == (np.float32(cell["sum"]) == np.float32(traced)) and cell["label"] == label
+    cell = ok(server, "POST", "/api/input-gradient", {**body, "layer": "conv2d_1", "row": 6, "col": 7, "channel": 3})
+    traced = float(records[2].grad_input[0, 6, 7, 3])
+    assert cell["traced"] == traced and abs(cell["sum"] - traced) <= cell["bound"] + 1e-7 * abs(traced)
+    assert len(cell["filters"]) == 64 and decode(cell["rotated_kernel"]).shape == (3, 3, 64)
+    pool = ok(server, "POST", "/api/pool-gradient", {**body, "layer": "max_pooling2d", "row": 6, "col": 6, "channel": 0})
+    assert pool["pool"] == "max" and pool["matches"] and len(pool["argmax"]) == 2
+    analysis = ok(server, "POST", "/api/analyze", {**body, "backward": True})
+    conv = analysis["layers"][0]
+    np.testing.assert_array_equal(decode(conv["grad_preactivation"]), records[0].grad_preactivation[0])
+    np.testing.assert_array_equal(decode(conv["grad_input"]), records[0].grad_input[0])
+    assert "grad_output" not in ok(server, "POST", "/api/analyze", body)["layers"][0]
+
+
+def test_mistakes_are_the_misclassified_test_images(server, test_set):
+    model = server.app.config["EXPLORER_WORKSPACE"].model
+    answer = ok(server, "GET", "/api/mistakes")
+    predicted = np.argmax(model.predict(test_set[0][..., None].astype("float32") / 255.0, verbose=0), axis=1)
+    assert answer["indices"] == np.flatnonzero(predicted != test_set[1]).tolist() and answer["of"] == 1000
+    assert ok(server, "GET", "/api/mistakes") == answer
 
 
 def test_test_images_and_run_snapshots(server, test_set, run_dir):
@@ -288,18 +321,70 @@ def test_non_json_bodies_get_400(server):
 
 
 @pytest.mark.parametrize("fields, message", [
-    ({"layer": "dense", "row": 0, "col": 0, "channel": 0}, "only conv and pooling"),
-    ({"layer": "flatten", "row": 0, "col": 0, "channel": 0}, "only conv and pooling"),
-    ({"layer": "nope", "row": 0, "col": 0, "channel": 0}, "no layer named"),
+    ({"layer": "dense", "row": 0, "col": 0, "channel": 0}, "outside 'dense'"),
+    ({"layer": "dense", "unit": 10}, "outside 'dense'"),
+    ({"layer": "flatten", "row": 0, "col": 0, "channel": 0}, "'flatten' is a Flatten: the page explains conv"),
+    ({"layer": "nope", "row": 0, "col": 0, "channel": 0}, "no layer call named 'nope'"),
     ({"layer": "conv2d", "row": 26, "col": 0, "channel": 0}, "outside"),
     ({"layer": "conv2d", "row": 0, "col": 0, "channel": 32}, "outside"),
     ({"layer": "conv2d", "row": -1, "col": 0, "channel": 0}, "non-negative integers"),
     ({"layer": "conv2d", "row": 1.5, "col": 0, "channel": 0}, "non-negative integers"),
     ({"layer": "conv2d", "col": 0, "channel": 0}, "non-negative integers"),
-    ({"row": 0, "col": 0, "channel": 0}, "layer name"),
+    ({"layer": "dense", "unit": -1}, "non-negative integers"),
+    ({"row": 0, "col": 0, "channel": 0}, "name of a layer call"),
 ])
 def test_bad_cells_get_400(server, test_set, fields, message):
     assert message in refused(server, 400, "POST", "/api/cell", {"pixels": pixels(test_set), **fields})
+
+
+@pytest.mark.parametrize("route, fields, message", [
+    ("kernel-gradient", {"layer": "conv2d", "index": [3, 0, 0, 0]}, "outside 'conv2d''s kernel"),
+    ("kernel-gradient", {"layer": "conv2d", "index": [0, 0, 1, 0]}, "outside 'conv2d''s kernel"),
+    ("kernel-gradient", {"layer": "conv2d_1", "index": [0, 0, 0, 64]}, "outside 'conv2d_1''s kernel"),
+    ("kernel-gradient", {"layer": "conv2d", "index": [0, 0, 0]}, "4 non-negative integers"),
+    ("kernel-gradient", {"layer": "conv2d", "index": [0, 0, 0, -1]}, "4 non-negative integers"),
+    ("kernel-gradient", {"layer": "conv2d", "index": [0, 0, 0, 1.0]}, "4 non-negative integers"),
+    ("kernel-gradient", {"layer": "conv2d", "index": "0,0,0,0"}, "4 non-negative integers"),
+    ("kernel-gradient", {"layer": "max_pooling2d", "index": [0, 0, 0, 0]}, "is a MaxPooling2D: this gradient"),
+    ("kernel-gradient", {"layer": "dense", "index": [0, 0, 0, 0]}, "is a Dense: this gradient"),
+    ("kernel-gradient", {"layer": "nope", "index": [0, 0, 0, 0]}, "no layer call named"),
+    ("kernel-gradient", {"layer": "conv2d", "index": [0, 0, 0, 0], "label": 10}, "label"),
+    ("input-gradient", {"layer": "conv2d", "row": 28, "col": 0, "channel": 0}, "outside 'conv2d''s input"),
+    ("input-gradient", {"layer": "conv2d_1", "row": 0, "col": 0, "channel": 32}, "outside 'conv2d_1''s input"),
+    ("input-gradient", {"layer": "conv2d", "row": 0, "col": 0}, "non-negative integers"),
+    ("input-gradient", {"layer": "flatten", "row": 0, "col": 0, "channel": 0}, "is a Flatten: this gradient"),
+    ("input-gradient", {"layer": "dense", "unit": 0}, "is a Dense: this gradient"),
+    ("input-gradient", {"layer": "max_pooling2d", "row": 26, "col": 0, "channel": 0}, "outside 'max_pooling2d''s input"),
+    ("pool-gradient", {"layer": "max_pooling2d", "row": 13, "col": 0, "channel": 0}, "outside 'max_pooling2d''s output"),
+    ("pool-gradient", {"layer": "conv2d", "row": 0, "col": 0, "channel": 0}, "is a Conv2D: this gradient"),
+    ("pool-gradient", {"layer": "max_pooling2d", "row": True, "col": 0, "channel": 0}, "non-negative integers"),
+    ("pool-gradient", {"layer": 3, "row": 0, "col": 0, "channel": 0}, "name of a layer call"),
+])
+def test_bad_gradient_cells_get_400(server, test_set, route, fields, message):
+    assert message in refused(server, 400, "POST", f"/api/{route}", {"pixels": pixels(test_set), **fields})
+
+
+@pytest.mark.parametrize("route, fields", [
+    ("kernel-gradient", '"layer": "conv2d", "index": [0, 0, 0, NaN]'),
+    ("input-gradient", '"layer": "conv2d", "row": NaN, "col": 0, "channel": 0'),
+    ("pool-gradient", '"layer": "max_pooling2d", "row": 0, "col": Infinity, "channel": 0'),
+    ("cell", '"layer": "dense", "unit": NaN'),
+])
+def test_nan_positions_get_400(server, route, fields):
+    body = '{"pixels": [' + ", ".join(["0"] * 784) + "], " + fields + "}"
+    assert "non-negative integers" in refused(server, 400, "POST", f"/api/{route}", body,
+                                              headers={"Content-Type": "application/json"})
+
+
+def test_bad_backward_flags_and_pictures_on_new_routes_get_400(server, test_set):
+    assert '"backward" must be true or false' in refused(server, 400, "POST", "/api/analyze",
+                                                         {"pixels": pixels(test_set), "backward": "yes"})
+    for route in ("kernel-gradient", "input-gradient", "pool-gradient"):
+        body = NAN_PIXELS[:-1] + ', "layer": "conv2d", "index": [0, 0, 0, 0], "row": 0, "col": 0, "channel": 0}'
+        assert "finite" in refused(server, 400, "POST", f"/api/{route}", body,
+                                   headers={"Content-Type": "application/json"})
+        assert "exactly one" in refused(server, 400, "POST", f"/api/{route}", {"layer": "conv2d"})
+    refused(server, 405, "POST", "/api/mistakes", {})
 
 
 def test_missing_things_get_404(server):

@@ -9,6 +9,7 @@ import pytest
 import convscope
 from convscope import layers, utils
 from convscope.explorer import compute
+from convscope.explorer.geometry import receptive_field
 from convscope.arraymath.reference import avg_pool2d_loops, conv2d_loops
 
 
@@ -48,10 +49,12 @@ def test_conv_cells_equal_the_loop_reference(model, image, layer_name, row, col)
     reference = conv2d_loops(x, kernel, bias, config["strides"], config["padding"], config["dilation_rate"],
                              config["groups"])
     for channel in range(4):
-        cell = compute.cell(model, image, layer_name, row, col, channel)
+        cell = compute.cell(model, image, layer_name, (row, col, channel))
         assert cell["z"] == pytest.approx(float(reference[0, row, col, channel]), rel=1e-5, abs=1e-6)
         assert cell["output"] == pytest.approx(float(layer.activation(reference)[0, row, col, channel]), rel=1e-5, abs=1e-6)
-        assert cell["matches"]
+        # The model sums in another order: equal in float32, or apart by no more than float32 rounding allows.
+        assert cell["z_matches"] == (cell["z_ulps"] == 0)
+        assert abs(cell["z"] - cell["traced_preactivation"]) <= cell["bound"] + 1e-7 * abs(cell["z"])
         # A group sees only its own input channels: filters 0-1 channels 0-1, filters 2-3 channels 2-3.
         if layer_name == "dilated":
             assert cell["input_channels"] == ([0, 2] if channel < 2 else [2, 4])
@@ -62,17 +65,17 @@ def test_average_pooling_cells_leave_padding_out_of_the_mean(model, image, row, 
     trace = model.trace(compute.as_input(image))
     reference = avg_pool2d_loops(trace[2].input, (3, 3), (2, 2), "same")
     for channel in range(4):
-        cell = compute.cell(model, image, "avg", row, col, channel)
+        cell = compute.cell(model, image, "avg", (row, col, channel))
         assert cell["kind"] == "mean"
         assert cell["output"] == pytest.approx(float(reference[0, row, col, channel]), rel=1e-5)
-        assert cell["matches"]
+        assert cell["matches"] == (cell["ulps"] == 0) and cell["ulps"] <= 2
 
 
 def test_padded_window_cells_are_marked_and_zero(model, image):
-    cell = compute.cell(model, image, "strided", 0, 0, 0)
+    cell = compute.cell(model, image, "strided", (0, 0, 0))
     # Same padding of 28 with kernel 3 stride 2: 1 cell, all at the bottom/right, so row/col 0 is not padded ...
     assert cell["window"]["pads"] == [[0, 1], [0, 1]]
-    corner = compute.cell(model, image, "strided", 13, 13, 0)
+    corner = compute.cell(model, image, "strided", (13, 13, 0))
     # ... and the last window hangs one cell over the bottom and the right edge.
     assert corner["patch_inside"].tolist() == [[True, True, False], [True, True, False], [False, False, False]]
     assert not np.any(corner["patch"][~corner["patch_inside"]])
@@ -83,7 +86,7 @@ def test_padded_window_cells_are_marked_and_zero(model, image):
 def test_the_receptive_field_holds_everything_the_value_depends_on(model, image, layer_name, row, col):
     """Changing any input pixel outside the receptive field leaves the value exactly as it was."""
     position = [l.name for l in model.layers].index(layer_name)
-    field = compute.cell(model, image, layer_name, row, col, 0)["receptive_field"]
+    field = compute.cell(model, image, layer_name, (row, col, 0))["receptive_field"]
     outside = [(r, c) for r in range(28) for c in range(28)
                if not (field["top"] <= r <= field["bottom"] and field["left"] <= c <= field["right"])]
     batch = np.repeat(compute.as_input(image), len(outside), axis=0)
@@ -95,10 +98,15 @@ def test_the_receptive_field_holds_everything_the_value_depends_on(model, image,
 
 
 def test_receptive_fields_on_known_geometry(model):
+    records = compute.calls(model)
     # strided: output (r, c) reads input rows 2r .. 2r+2 (clipped at 27).
-    assert compute.receptive_field(model.layers[:1], 5, 13) == {"top": 10, "bottom": 12, "left": 26, "right": 27}
+    assert receptive_field(records, "strided", 5, 13, (28, 28)) == {"top": 10, "bottom": 12, "left": 26, "right": 27,
+                                                                   "whole": False}
     # dilated 3x3, dilation 2, same padding 2: rows r-2 .. r+2 of "strided", i.e. input rows 2(r-2) .. 2(r+2)+2.
-    assert compute.receptive_field(model.layers[:2], 7, 7) == {"top": 10, "bottom": 20, "left": 10, "right": 20}
+    assert receptive_field(records, "dilated", 7, 7, (28, 28)) == {"top": 10, "bottom": 20, "left": 10, "right": 20,
+                                                                  "whole": False}
+    # A dense unit reads every pixel.
+    assert receptive_field(records, "out", 0, 0, (28, 28))["whole"]
 
 
 def test_edited_copy_leaves_the_original_alone(model):

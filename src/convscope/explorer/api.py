@@ -60,8 +60,8 @@ def model_info():
                "limits": limits}
     return jsonify({
         "source": ws.source, "model_file": ws.model_file, "name": ws.model.name,
-        "total_params": ws.model.count_params(), "layers": compute.describe(ws.model),
-        "dataset": ws.dataset, "test_count": int(len(ws.x_test)), "run": run,
+        "total_params": ws.model.count_params(), "layers": ws.calls,
+        "dataset": ws.dataset, "test_count": int(len(ws.x_test)), "run": run, "dtype": ws.dtype,
         "limits": {"upload_bytes": inputs.MAX_UPLOAD_BYTES, "drawing": inputs.DRAWING},
     })
 
@@ -80,21 +80,53 @@ def analyze():
     body = inputs.json_object(request)
     image = inputs.picture(body)
     label = inputs.label(body)
-    result = compute.analyze(model_for(body), image, label)
+    result = compute.analyze(model_for(body), image, label, backward=inputs.flag(body, "backward"))
     return jsonify(encode({"image": image, **result}))
+
+
+def _answer(function, position):
+    """Run one of compute's cell functions on the request's picture and model; its ValueError is a 400."""
+    body = inputs.json_object(request)
+    image = inputs.picture(body)
+    label = inputs.label(body)
+    layer, index = position(body)
+    model = model_for(body)
+    try:
+        return jsonify(encode(function(model, image, label, layer, index)))
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
 
 
 @api.post("/cell")
 def cell():
-    body = inputs.json_object(request)
-    image = inputs.picture(body)
-    layer, row, col, channel = inputs.cell_position(body)
-    model = model_for(body)
-    try:
-        result = compute.cell(model, image, layer, row, col, channel)
-    except ValueError as e:
-        raise BadRequest(str(e)) from None
-    return jsonify(encode(result))
+    """The arithmetic of one output value (the forward pass)."""
+    return _answer(lambda model, image, label, layer, index: compute.cell(model, image, layer, index),
+                   inputs.cell_position)
+
+
+@api.post("/kernel-gradient")
+def kernel_gradient():
+    """dL/dK[i, j, c, f] of a conv call as the correlation of its input with dL/dz."""
+    return _answer(compute.kernel_gradient_cell, inputs.kernel_position)
+
+
+@api.post("/input-gradient")
+def input_gradient():
+    """dL/dx at one cell of a conv or pooling call's input."""
+    return _answer(compute.input_gradient_cell, inputs.cell_position)
+
+
+@api.post("/pool-gradient")
+def pool_gradient():
+    """Where one pooling window's gradient goes."""
+    return _answer(compute.pool_gradient_cell, inputs.cell_position)
+
+
+@api.get("/mistakes")
+def mistakes():
+    """The test images the (unedited) model misclassifies, computed once per server."""
+    ws = workspace()
+    return jsonify({"dataset": ws.dataset, "of": int(len(ws.x_test)), "indices": ws.mistakes()})
 
 
 @api.post("/filters")

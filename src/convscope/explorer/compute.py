@@ -2,7 +2,9 @@
 
 Every function takes a model the caller owns (the server passes a fresh copy per
 request, with the page's kernel edits applied), so nothing here changes a
-model that another request is using, and the model file is never written.
+model that another request is using, and the model file is never written. The page
+works on layer *calls* in the graph's execution order (``trace``'s records; ``call``
+is ``"dense"``, or ``"dense#1"`` for a shared layer's second call).
 """
 
 from __future__ import annotations
@@ -12,53 +14,63 @@ import copy
 import numpy as np
 
 from .. import backend
-from ..layers import AveragePooling2D, Conv2D, MaxPooling2D
-from ..arraymath.shapes import effective_kernel, paddings_2d
-
-CELL_ARITHMETIC = {Conv2D: "conv", MaxPooling2D: "max", AveragePooling2D: "mean"}
-"""The layers whose single output values the page explains, by exact type, and how each computes one."""
+from ..images import BLANK_INK, ink_pixels
+from . import backward_cells
+from .forward_cells import EXPLAINERS, explains
+from .geometry import receptive_field, window_of
+from .precision import verdict
 
 MAX_EDITS = 1000
 MAX_EDIT_MAGNITUDE = 1e3
 
 
+def as_input(pixels):
+    """A (28, 28) array of values 0-255 as the model's batch of one, scaled to [0, 1]."""
+    return (np.asarray(pixels, dtype=backend.floatx()) / 255.0)[None, :, :, None]
+
+
+def calls(model):
+    """The model's layer calls in execution order: ``trace`` on a blank digit (shapes, inputs, layers)."""
+    return model.trace(np.zeros((1, 28, 28, 1), dtype=backend.floatx()))
+
+
 def describe(model) -> list[dict]:
-    """The model as a column of layers: name, class, output shape, parameter count, activation, kernel shape."""
-    rows = []
-    for layer in model.layers:
+    """One row per layer call, in execution order: call, layer name, class, the calls it reads, output shape,
+    parameter count (on a layer's first call), activation, kernel shape, window, and which panels exist."""
+    rows, counted = [], set()
+    for record in calls(model):
+        layer = record.layer
         activation = getattr(layer, "activation", None)
         kernel = conv_kernel(layer)
+        first = id(layer) not in counted
+        counted.add(id(layer))
+        output = record.output if not isinstance(record.output, list) else record.output[0]
         rows.append({
-            "name": layer.name, "class_name": type(layer).__name__,
-            "output_shape": list(layer.output_shape[1:]), "params": layer.count_params(),
+            "call": record.call, "name": record.name, "class_name": record.class_name, "inbound": record.inbound,
+            "output_shape": list(output.shape[1:]),
+            "params": layer.count_params() if first and hasattr(layer, "count_params") else 0,
             "activation": None if activation is None else activation.name,
             "kernel_shape": None if kernel is None else list(kernel.shape),
-            "window": window_of(layer),
+            "window": None if isinstance(record.input, list) else window_of(layer, record.input.shape),
+            "explained": explainable(record), "backward": backward_cells.kind(record),
         })
     return rows
 
 
+def explainable(record) -> bool:
+    """Whether the page can show the arithmetic of one output value of this call."""
+    return not isinstance(record.output, list) and explains(record)
+
+
 def conv_kernel(layer):
-    """The layer's 4-D kernel ``(kh, kw, in, out)`` if it is a Conv2D, else None."""
-    return layer.kernel.value if CELL_ARITHMETIC.get(type(layer)) == "conv" and layer.built else None
-
-
-def window_of(layer):
-    """A sliding-window layer's geometry (size, strides, dilation, paddings), or None for other layers."""
-    config = layer.get_config()
-    size = config.get("kernel_size") or config.get("pool_size")
-    if size is None or layer.input_shape is None or len(layer.input_shape) != 4:
-        return None
-    dilation = tuple(config.get("dilation_rate", (1, 1)))
-    pads = paddings_2d(layer.input_shape[1:3], tuple(size), tuple(config["strides"]), config["padding"], dilation)
-    return {"size": list(size), "strides": list(config["strides"]), "dilation": list(dilation),
-            "pads": [list(p) for p in pads]}
+    """The layer's 4-D kernel if the page can edit it (Conv2D, DepthwiseConv2D), else None."""
+    return layer.kernel.value if type(layer) in backward_cells.KERNEL_LAYERS and layer.built else None
 
 
 def edited_copy(model, edits):
     """A deep copy of ``model`` with kernel weights replaced: ``edits`` is ``[{"layer", "index": [i, j, c, f],
-    "value"}]``. Raises ValueError for an unknown layer, a non-conv layer, an index outside the kernel or a
-    value that is not a finite number of reasonable size."""
+    "value"}]``. Raises ValueError for an unknown layer, a layer without an editable kernel, an index outside
+    the kernel or a value that is not a finite number of reasonable size."""
     if not isinstance(edits, list) or len(edits) > MAX_EDITS:
         raise ValueError(f"edits must be a list of at most {MAX_EDITS} kernel edits")
     model = copy.deepcopy(model)
@@ -86,135 +98,143 @@ def edited_copy(model, edits):
     return model
 
 
-def as_input(pixels):
-    """A (28, 28) array of values 0-255 as the model's batch of one, scaled to [0, 1]."""
-    return (np.asarray(pixels, dtype=backend.floatx()) / 255.0)[None, :, :, None]
+def target_of(model, x, label):
+    """The label the gradients are for: ``label`` if given, else the predicted class."""
+    return label if label is not None else int(np.argmax(model.predict(x, verbose=0)[0]))
 
 
-def analyze(model, pixels, label=None) -> dict:
-    """Prediction, every layer's maps (pre-activation and output) and, for ``label`` (default: the predicted
-    class), dL/d(input) and each conv layer's dL/d(kernel)."""
+def analyze(model, pixels, label=None, backward=False) -> dict:
+    """Prediction, every call's maps (pre-activation and output) and, for ``label`` (default: the predicted
+    class), dL/d(input) and each conv layer's dL/d(kernel); with ``backward``, each call's dL/d(output),
+    dL/dz and dL/d(its input) too. ``blank`` flags an input with fewer than ``images.BLANK_INK`` ink pixels."""
     x = as_input(pixels)
-    target = label if label is not None else int(np.argmax(model.predict(x, verbose=0)[0]))
+    target = target_of(model, x, label)
     records = model.trace(x, np.array([target]))
     probabilities = records[-1].output[0]
-    predicted = int(np.argmax(probabilities))
     layers = []
     for record in records:
-        entry = {"name": record.name, "output": record.output[0]}
+        entry = {"call": record.call, "output": _first(record.output)[0]}
         if not np.array_equal(record.preactivation, record.output):
             entry["preactivation"] = record.preactivation[0]
-        if "kernel" in record.param_grads and record.param_grads["kernel"].ndim == 4:
-            entry["kernel_gradient"] = record.param_grads["kernel"]
+        kernel_gradient = record.param_grads.get("kernel")
+        if kernel_gradient is not None and conv_kernel(record.layer) is not None:
+            entry["kernel_gradient"] = kernel_gradient
+        if backward:
+            entry["grad_output"] = _first(record.grad_output)[0]
+            if record.grad_preactivation is not record.grad_output:
+                entry["grad_preactivation"] = record.grad_preactivation[0]
+            if not isinstance(record.grad_input, list):
+                entry["grad_input"] = record.grad_input[0]
         layers.append(entry)
+    ink = ink_pixels(np.asarray(pixels))
     return {
-        "probabilities": [float(p) for p in probabilities], "prediction": predicted,
+        "probabilities": [float(p) for p in probabilities], "prediction": int(np.argmax(probabilities)),
         "label": target, "label_source": "predicted" if label is None else "given",
-        "input_gradient": records.grad_input[0, :, :, 0], "layers": layers,
+        "input_gradient": records.grad_input[0, :, :, 0], "layers": layers, "ink": ink, "blank": ink < BLANK_INK,
+        "dtype": str(probabilities.dtype),
     }
 
 
+def _first(value):
+    return value[0] if isinstance(value, list) else value
+
+
 def filters(model) -> list[dict]:
-    """Every conv layer's kernel ``(kh, kw, in, out)`` and bias."""
+    """Every editable kernel ``(kh, kw, in, out)`` and bias, one entry per layer."""
     out = []
     for layer in model.layers:
         kernel = conv_kernel(layer)
         if kernel is not None:
             bias = getattr(layer, "bias", None)
-            out.append({"name": layer.name, "kernel": kernel,
+            out.append({"name": layer.name, "class_name": type(layer).__name__, "kernel": kernel,
                         "bias": None if bias is None else bias.value})
     return out
 
 
-def cell(model, pixels, layer_name: str, row: int, col: int, channel: int) -> dict:
-    """The arithmetic of one output value of a conv or pooling layer, with the real numbers.
+def find(records, call: str):
+    """The record of ``call``; ValueError naming the calls there are."""
+    for record in records:
+        if record.call == call:
+            return record
+    raise ValueError(f"no layer call named {call!r}; the model's calls are {[r.call for r in records]}")
 
-    Conv: the input patch the window sees (per input channel), the kernel slice,
-    their element-wise products, the sum, the bias, z = sum + bias and the activation;
-    pooling: the window and its max or mean. Everything is recomputed here from the
-    layer's traced input and its weights and checked against the traced values
-    (``matches``); ``receptive_field`` is the rectangle of input pixels the value depends on.
-    """
-    names = [layer.name for layer in model.layers]
-    if layer_name not in names:
-        raise ValueError(f"no layer named {layer_name!r}")
-    position = names.index(layer_name)
-    layer = model.layers[position]
-    window = window_of(layer)
-    kind = CELL_ARITHMETIC.get(type(layer))
-    if window is None or kind is None:
-        raise ValueError(f"{layer_name!r} is a {type(layer).__name__}: only conv and pooling cells have arithmetic")
-    out_h, out_w, out_c = layer.output_shape[1:]
-    if not (0 <= row < out_h and 0 <= col < out_w and 0 <= channel < out_c):
-        raise ValueError(f"cell ({row}, {col}, {channel}) is outside {layer_name!r}'s output {out_h}x{out_w}x{out_c}")
-    record = model.trace(as_input(pixels))[position]
-    patch, inside = _window_patch(record.input[0], window, row, col)
-    result = {
-        "layer": layer_name, "class_name": type(layer).__name__, "row": row, "col": col, "channel": channel,
-        "window": window, "patch_inside": inside,
-        "receptive_field": receptive_field(model.layers[: position + 1], row, col),
-        "traced_preactivation": float(record.preactivation[0, row, col, channel]),
-        "traced_output": float(record.output[0, row, col, channel]),
-    }
-    if kind == "conv":
-        result.update(_conv_cell(layer, conv_kernel(layer), patch, channel))
-        computed, traced = result["output"], result["traced_output"]
+
+def check_index(record, index, what: str = "output"):
+    """``index`` must address one cell of the call's output (batch excluded)."""
+    shape = _first(record.output).shape[1:]
+    if len(index) != len(shape) or not all(0 <= i < n for i, n in zip(index, shape)):
+        raise ValueError(f"{what} index {list(index)} is outside {record.call!r}'s output of shape {list(shape)}")
+
+
+def cell(model, pixels, call: str, index) -> dict:
+    """The arithmetic of one output value of a call (``index``: (row, col, channel) for a map, (unit,) for a
+    vector), with the real numbers, recomputed from the call's traced input and its weights
+    (``forward_cells``) and held against the traced value: ``matches`` only if equal in the model's dtype.
+    ``receptive_field`` is the rectangle of input pixels the value depends on."""
+    records = model.trace(as_input(pixels))
+    record = find(records, call)
+    if not explainable(record):
+        raise ValueError(f"{call!r} is a {record.class_name}: the page explains conv, depthwise, transposed conv, "
+                         "pooling, dense, merging and concatenation values")
+    check_index(record, index)
+    dtype = record.output.dtype
+    result = EXPLAINERS[type(record.layer)](record, tuple(index), dtype)
+    traced_z, traced = record.preactivation[(0, *index)], record.output[(0, *index)]
+    result.update({
+        "layer": call, "class_name": record.class_name, "index": list(index), "dtype": str(dtype),
+        "inbound": record.inbound, "traced_preactivation": float(traced_z), "traced_output": float(traced),
+    })
+    if len(index) == 3:
+        result.update(row=index[0], col=index[1], channel=index[2],
+                      receptive_field=receptive_field(records, call, index[0], index[1], (28, 28)))
     else:
-        values = patch[:, :, channel]
-        real = values[inside]  # padded cells never count in pooling
-        computed = float(real.max() if kind == "max" else real.mean())
-        result.update({"kind": kind, "patch": values, "output": computed})
-        traced = result["traced_output"]
-    # float32 sums in another order can differ in the last bits; anything larger is a real mismatch.
-    result["matches"] = bool(abs(computed - traced) <= 1e-5 * max(1.0, abs(traced)))
+        result.update(channel=index[0], receptive_field=receptive_field(records, call, 0, 0, (28, 28)))
+    check = verdict(result["output"], traced, dtype)
+    result.update(matches=check["matches"], ulps=check["ulps"])
+    if "z" in result:
+        z_check = verdict(result["z"], traced_z, dtype)
+        result.update(z_matches=z_check["matches"], z_ulps=z_check["ulps"])
     return result
 
 
-def _conv_cell(layer, kernel, patch, channel) -> dict:
-    groups = layer.get_config().get("groups", 1)
-    per_group = kernel.shape[2]
-    group = channel // (kernel.shape[3] // groups)
-    patch = patch[:, :, group * per_group : (group + 1) * per_group]
-    weights = kernel[:, :, :, channel]
-    products = patch.astype(np.float64) * weights.astype(np.float64)
-    bias = getattr(layer, "bias", None)
-    bias_value = 0.0 if bias is None else float(bias.value[channel])
-    total = float(products.sum())
-    z = total + bias_value
-    activation = layer.activation
-    activated = float(np.asarray(activation(np.array([z], dtype=kernel.dtype)))[0])
-    return {"kind": "conv", "patch": patch, "kernel": weights, "products": products,
-            "channel_sums": products.sum(axis=(0, 1)), "input_channels": [group * per_group, (group + 1) * per_group],
-            "sum": total, "bias": bias_value, "z": z, "activation": activation.name, "output": activated}
+def _traced_with_label(model, pixels, label):
+    x = as_input(pixels)
+    target = target_of(model, x, label)
+    return model.trace(x, np.array([target])), target
 
 
-def _window_patch(x, window, row, col):
-    """The (kh, kw, channels) cells the window at output (row, col) covers in ``x`` (h, w, c), zeros where
-    it lies in the padding, and a boolean (kh, kw) mask of the cells inside the input."""
-    (kh, kw), (sh, sw), (dh, dw) = window["size"], window["strides"], window["dilation"]
-    (top, _), (left, _) = window["pads"]
-    rows = row * sh - top + dh * np.arange(kh)
-    cols = col * sw - left + dw * np.arange(kw)
-    inside = ((rows >= 0) & (rows < x.shape[0]))[:, None] & ((cols >= 0) & (cols < x.shape[1]))[None, :]
-    patch = np.zeros((kh, kw, x.shape[2]), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            if inside[i, j]:
-                patch[i, j] = x[rows[i], cols[j]]
-    return patch, inside
+def kernel_gradient_cell(model, pixels, label, call: str, index) -> dict:
+    """dL/dK[i, j, c, f] of a conv call as the correlation that makes it (``backward_cells.kernel_gradient``),
+    for ``label`` (default: the predicted class)."""
+    records, target = _traced_with_label(model, pixels, label)
+    record = find(records, call)
+    result = backward_cells.kernel_gradient(records, record, tuple(index))
+    return {"layer": call, "class_name": record.class_name, "label": target, **result}
 
 
-def receptive_field(layers, row: int, col: int) -> dict:
-    """The input rectangle (top, left, bottom, right; inclusive, clipped to the image) that output cell
-    (row, col) of the last of ``layers`` depends on, followed back through every window layer."""
-    top, bottom, left, right = row, row, col, col
-    for layer in reversed(layers):
-        window = window_of(layer)
-        if window is None:
-            continue  # activations, normalization, dropout: one output cell per input cell
-        (kh, kw), (sh, sw), (dh, dw) = window["size"], window["strides"], window["dilation"]
-        (pad_top, _), (pad_left, _) = window["pads"]
-        top, bottom = top * sh - pad_top, bottom * sh - pad_top + effective_kernel(kh, dh) - 1
-        left, right = left * sw - pad_left, right * sw - pad_left + effective_kernel(kw, dw) - 1
-    height, width = layers[0].input_shape[1:3]
-    return {"top": max(top, 0), "left": max(left, 0), "bottom": min(bottom, height - 1), "right": min(right, width - 1)}
+def input_gradient_cell(model, pixels, label, call: str, index) -> dict:
+    """dL/dx[row, col, c] at a conv or pooling call's input, as the full convolution of dL/dz with the
+    180-degree-rotated kernel, or the routing of a pooling window's gradient (``backward_cells``)."""
+    records, target = _traced_with_label(model, pixels, label)
+    record = find(records, call)
+    result = backward_cells.input_gradient(record, tuple(index))
+    return {"layer": call, "class_name": record.class_name, "label": target, **result}
+
+
+def pool_gradient_cell(model, pixels, label, call: str, index) -> dict:
+    """Where a pooling window's gradient dL/dy[row, col, c] goes: to the maximum alone, or shared equally."""
+    records, target = _traced_with_label(model, pixels, label)
+    record = find(records, call)
+    check_index(record, index)
+    result = backward_cells.pool_gradient(record, tuple(index))
+    return {"layer": call, "class_name": record.class_name, "label": target, **result}
+
+
+def mistakes(model, x, y, batch_size: int = 500) -> list[int]:
+    """Indices of the test images (uint8 (N, 28, 28), labels (N,)) the model misclassifies."""
+    wrong = []
+    for start in range(0, len(x), batch_size):
+        batch = (np.asarray(x[start : start + batch_size], dtype=backend.floatx()) / 255.0)[..., None]
+        predicted = np.argmax(model.predict(batch, verbose=0), axis=1)
+        wrong.extend(int(start + k) for k in np.flatnonzero(predicted != y[start : start + batch_size]))
+    return wrong

@@ -73,15 +73,44 @@ def edits(body: dict) -> list:
     return value
 
 
-def cell_position(body: dict):
-    """``(layer, row, col, channel)`` of the feature-map cell the page asks about."""
+def _layer(body: dict) -> str:
     layer = body.get("layer")
     if not isinstance(layer, str) or not layer:
-        raise BadRequest('"layer" must be a layer name')
-    numbers = [body.get(k) for k in ("row", "col", "channel")]
+        raise BadRequest('"layer" must be the name of a layer call (e.g. "conv2d" or "dense#1")')
+    return layer
+
+
+def _counts(body: dict, keys) -> tuple:
+    numbers = [body.get(k) for k in keys]
     if not all(type(n) is int and n >= 0 for n in numbers):
-        raise BadRequest('"row", "col" and "channel" must be non-negative integers')
-    return (layer, *numbers)
+        raise BadRequest(" and ".join(f'"{k}"' for k in keys) + " must be non-negative integers")
+    return tuple(numbers)
+
+
+def cell_position(body: dict):
+    """``(layer call, index)`` of the value the page asks about: ``"row"``, ``"col"``, ``"channel"`` for a cell
+    of a map, ``"unit"`` for an entry of a vector (a dense layer's output)."""
+    layer = _layer(body)
+    if "unit" in body:
+        return layer, _counts(body, ("unit",))
+    return layer, _counts(body, ("row", "col", "channel"))
+
+
+def kernel_position(body: dict):
+    """``(layer call, (i, j, c, f))``: a kernel entry, ``"index"`` as 4 non-negative integers."""
+    layer = _layer(body)
+    index = body.get("index")
+    if not isinstance(index, list) or len(index) != 4 or not all(type(n) is int and n >= 0 for n in index):
+        raise BadRequest('"index" must be 4 non-negative integers [i, j, c, f] (kernel row, column, input channel, '
+                         'filter)')
+    return layer, tuple(index)
+
+
+def flag(body: dict, key: str) -> bool:
+    value = body.get(key, False)
+    if type(value) is not bool:
+        raise BadRequest(f'"{key}" must be true or false')
+    return value
 
 
 def upload(data: bytes) -> np.ndarray:

@@ -30,7 +30,8 @@ class LayerTrace:
     ``grad_input`` dL/d(input) (a list for several inputs); ``param_grads`` maps "kernel",
     "bias", ... to dL/d(parameter), summed over every call of a shared layer.
     ``call`` names this call (``"dense"``, or ``"dense#1"`` for the second call of a shared
-    layer) and ``inbound`` the calls that produced its inputs (an Input's name for a model input).
+    layer) and ``inbound`` the calls that produced its inputs (an Input's name for a model input);
+    ``layer`` is the layer (or recorded operation) that made the call, for tools that explain it.
     """
 
     name: str
@@ -44,6 +45,7 @@ class LayerTrace:
     param_grads: dict = field(default_factory=dict)
     call: str = ""
     inbound: list = field(default_factory=list)
+    layer: object = None
 
 
 class Trace(list):
@@ -74,7 +76,7 @@ def trace_model(model, x, y=None) -> Trace:
         record = LayerTrace(
             op.name, type(op).__name__, _copy(args) if step.as_list else args[0].copy(),
             (outs[0] if preactivation is None else preactivation).copy(), _copy(outs),
-            call=graph.node_label(node), inbound=[graph.node_label(t.node) for t in node.inputs],
+            call=graph.node_label(node), inbound=[graph.node_label(t.node) for t in node.inputs], layer=op,
         )
         records.append(record)
         by_step[id(step)] = record

@@ -1,166 +1,40 @@
 "use strict";
-// convscope explorer page: asks /api for numbers and draws them on canvases. Plain JS, no libraries, offline.
-// Every array arrives as {shape, data: base64 little-endian float32}; maps are (height, width, channels).
+// convscope explorer page: the input (test images, mistakes, drawing by mouse, touch or keyboard, uploads), the
+// prediction, the layer list and graph, filters, a run folder's curves, and start-up. Maps are in maps.js, the
+// one-value panel in panels.js, shared pieces in core.js.
 
-const state = {
-  info: null,          // /api/model
-  pixels: null,        // the 28x28 input (0-255) the model sees
-  source: null,        // {kind: "test", index, label} | {kind: "drawing"} | {kind: "upload", name}
-  gradientLabel: null, // null: the test image's label, else the predicted class
-  edits: [],           // kernel edits [{layer, index: [i, j, c, f], value}], sent with every request
-  analysis: null,      // /api/analyze
-  filters: null,       // /api/filters
-  selected: null,      // the feature-map cell whose arithmetic is shown
-  cell: null,          // /api/cell for it
-  cellChannel: null,   // the input channel chosen in the arithmetic panel, for the cell in cellChannelFor
-  cellChannelFor: null,
-  latest: 0,           // id of the newest analysis request: older answers are dropped
-};
-
-const $ = (id) => document.getElementById(id);
-const MAP_TILE = 78;   // screen pixels a feature map tile aims for
-const VECTOR_COLUMNS = 40;
-
-// ------------------------------------------------------------------ talking to the server
-
-// GET `path`, or POST `body` (JSON, or raw bytes of the given type); resolves to the JSON answer, rejects with
-// the server's one-line error.
-async function api(path, body, type = "application/json") {
-  const json = type === "application/json";
-  const options = body === undefined ? {} : {
-    method: "POST", headers: {"Content-Type": type}, body: json ? JSON.stringify(body) : body,
-  };
-  document.body.dataset.busy = String(++api.pending);
-  try {
-    const response = await fetch(path, options);
-    let payload;
-    try { payload = await response.json(); } catch (e) { payload = {error: response.statusText}; }
-    if (!response.ok) throw new Error(payload.error || `HTTP ${response.status}`);
-    return payload;
-  } finally {
-    document.body.dataset.busy = String(--api.pending);
-  }
-}
-api.pending = 0;  // requests in flight (body[data-busy]), so tests and people can tell when the page is settled
-
-function setStatus(text, isError = false) {
-  const status = $("status");
-  status.textContent = text;
-  status.classList.toggle("error", isError);
-}
-
-function tensor(obj) {
-  const bytes = Uint8Array.from(atob(obj.data), (c) => c.charCodeAt(0));
-  return {shape: obj.shape, data: new Float32Array(bytes.buffer)};
-}
-
-// ------------------------------------------------------------------ colours and drawing
-
-// ColorBrewer RdBu (reversed: blue negative, red positive) and viridis, as in the PNG pictures.
-const DIVERGING = [[5, 48, 97], [33, 102, 172], [67, 147, 195], [146, 197, 222], [209, 229, 240], [247, 247, 247],
-  [253, 219, 199], [244, 165, 130], [214, 96, 77], [178, 24, 43], [103, 0, 31]];
-const SEQUENTIAL = [[68, 1, 84], [72, 40, 120], [62, 74, 137], [49, 104, 142], [38, 130, 142], [31, 158, 137],
-  [53, 183, 121], [110, 206, 88], [181, 222, 43], [253, 231, 37]];
-const GAP = [110, 110, 110];
-
-function ramp(stops, t) {
-  const x = Math.min(1, Math.max(0, t)) * (stops.length - 1);
-  const i = Math.min(stops.length - 2, Math.floor(x));
-  const f = x - i;
-  return stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f));
-}
-
-// The honest scale for some values: symmetric around 0 if any is negative (or if forced), else 0 to the maximum.
-function scaleFor(values, forceSigned = false, limit = null) {
-  let min = Infinity, max = -Infinity;
-  for (const v of values) { if (v < min) min = v; if (v > max) max = v; }
-  if (forceSigned || min < 0) {
-    const l = limit || Math.max(-min, max) || 1;
-    return {signed: true, min: -l, max: l, colour: (v) => ramp(DIVERGING, (v / l + 1) / 2)};
-  }
-  const top = max > 0 ? max : 1;
-  return {signed: false, min: 0, max: top, colour: (v) => ramp(SEQUENTIAL, v / top)};
-}
-
-// Paint an h x w grid (value(r, c), or null for a gap) into canvas pixels, shown `zoom` times larger.
-function paint(canvas, h, w, zoom, value, colour) {
-  canvas.width = w; canvas.height = h;
-  canvas.style.width = `${w * zoom}px`; canvas.style.height = `${h * zoom}px`;
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(w, h);
-  for (let r = 0; r < h; r++) {
-    for (let c = 0; c < w; c++) {
-      const v = value(r, c);
-      const [red, green, blue] = v === null ? GAP : colour(v);
-      const k = 4 * (r * w + c);
-      image.data[k] = red; image.data[k + 1] = green; image.data[k + 2] = blue; image.data[k + 3] = 255;
-    }
-  }
-  ctx.putImageData(image, 0, 0);
-}
-
-function legend(scale, label) {
-  const box = document.createElement("span");
-  box.className = "legend";
-  const bar = document.createElement("canvas");
-  const steps = 120;
-  paint(bar, 1, steps, 1, (r, c) => scale.min + (scale.max - scale.min) * c / (steps - 1), scale.colour);
-  bar.style.height = "10px";
-  box.append(`${label}: ${fmt(scale.min)}`, bar, fmt(scale.max), scale.signed ? " (white = 0)" : "");
-  return box;
-}
-
-function fmt(v, digits = 4) {
-  if (v === 0) return "0";
-  const a = Math.abs(v);
-  return a >= 1e-3 && a < 1e5 ? Number(v.toPrecision(digits)).toString() : v.toExponential(digits - 1);
-}
-
-// A kernel (kh, kw, in, out) as one mosaic: first layers one tile per filter in rows of 8; deeper layers one row
-// per filter and one column per input channel. Each weight is `zoom` x `zoom` canvas pixels and tiles are parted
-// by one grey pixel, so the gaps stay thin however large the weights are drawn.
-function kernelMosaic(t, scale, zoom) {
-  const [kh, kw, cin, cout] = t.shape;
-  const at = (i, j, c, f) => t.data[((i * kw + j) * cin + c) * cout + f];
-  const th = kh * zoom + 1, tw = kw * zoom + 1;  // a tile and its gap
-  const first = cin === 1;
-  const cols = first ? Math.min(8, cout) : cin, rows = first ? Math.ceil(cout / cols) : cout;
-  const canvas = document.createElement("canvas");
-  canvas.className = "mosaic";
-  paint(canvas, rows * th - 1, cols * tw - 1, 1, (r, c) => {
-    const y = r % th, x = c % tw;
-    if (y === kh * zoom || x === kw * zoom) return null;
-    const row = Math.floor(r / th), col = Math.floor(c / tw);
-    const i = Math.floor(y / zoom), j = Math.floor(x / zoom);
-    if (!first) return at(i, j, col, row);
-    const f = row * cols + col;
-    return f < cout ? at(i, j, 0, f) : null;
-  }, scale.colour);
-  canvas.title = first ? `${cout} filters (rows of ${cols}), each ${kh}x${kw}`
-    : `one row per filter (${cout}), one column per input channel (${cin})`;
-  return canvas;
-}
-
-// ------------------------------------------------------------------ the model column
+// ------------------------------------------------------------------ the model column: list and graph
 
 function renderLayers() {
   const list = $("layer-list");
   list.replaceChildren();
   for (const layer of state.info.layers) {
-    const item = document.createElement("li");
     const activation = layer.activation && layer.activation !== "linear" ? `, ${layer.activation}` : "";
-    item.innerHTML = "<b></b> <span class='cls'></span><span class='shape'></span><span class='params'></span>";
-    item.querySelector("b").textContent = layer.name;
-    item.querySelector(".cls").textContent = `${layer.class_name}${activation}`;
-    item.querySelector(".shape").textContent = `output ${layer.output_shape.join(" × ")}`;
-    item.querySelector(".params").textContent = `${layer.params.toLocaleString("en")} parameters`;
-    item.addEventListener("click", () => $(`maps-${layer.name}`)?.scrollIntoView({behavior: "smooth"}));
-    list.append(item);
+    const inputs = layer.inbound.length ? `← ${layer.inbound.join(", ")}` : "";
+    const button = el("button", {type: "button", class: "layer-button", dataset: {call: layer.call},
+      "aria-label": `layer ${layer.call}, ${layer.class_name}${activation}, output ${layer.output_shape.join(" by ")}, `
+        + `${layer.params} parameters, inputs ${layer.inbound.join(", ") || "none"}. Go to its maps.`},
+      el("b", {}, layer.call), " ", el("span", {class: "cls"}, `${layer.class_name}${activation}`),
+      el("span", {class: "inputs"}, inputs), el("span", {class: "shape"}, `output ${layer.output_shape.join(" × ")}`),
+      el("span", {class: "params"}, `${layer.params.toLocaleString("en")} parameters`));
+    button.addEventListener("click", () => goToLayer(layer.call));
+    list.append(el("li", {}, button));
   }
   $("total-params").textContent = `Total: ${state.info.total_params.toLocaleString("en")} parameters`;
+  state.graph = drawGraph($("graph"), state.info.layers, {selected: null, onPick: goToLayer});
 }
 
-// ------------------------------------------------------------------ input: test images, drawing, uploads
+// Scroll to a layer's maps and give its first map the keyboard focus.
+function goToLayer(call) {
+  const section = $(`maps-${call}`);
+  if (!section) return;
+  section.scrollIntoView({block: "start"});
+  const first = section.querySelector("canvas[tabindex='0']");
+  if (first) first.focus({preventScroll: true});
+  if (state.graph) state.graph.select(call);
+}
+
+// ------------------------------------------------------------------ input: test images, mistakes, drawing, uploads
 
 async function showTestImage(index) {
   const count = state.info.test_count;
@@ -173,7 +47,22 @@ async function showTestImage(index) {
   await analyze();
 }
 
-const drawing = {active: false, last: null, timer: null};
+async function loadMistakes() {
+  if (!state.mistakes) state.mistakes = await api("/api/mistakes");
+  const m = state.mistakes;
+  $("mistake-count").textContent = `${m.indices.length} of ${m.of} test images misclassified`;
+  return m;
+}
+
+async function nextMistake(step) {
+  const m = await loadMistakes();
+  if (!m.indices.length) { setStatus("the model classifies every test image correctly"); return; }
+  const current = state.source?.kind === "test" ? state.source.index : -1;
+  const later = step > 0 ? m.indices.find((k) => k > current) : [...m.indices].reverse().find((k) => k < current);
+  await showTestImage(later ?? (step > 0 ? m.indices[0] : m.indices[m.indices.length - 1]));
+}
+
+const pen = {active: false, last: null, keyboard: [140, 140], down: false};
 
 function clearDrawing() {
   const ctx = $("draw").getContext("2d");
@@ -188,9 +77,25 @@ function drawingPixels() {
   return out;
 }
 
+function stroke(from, to) {
+  const ctx = $("draw").getContext("2d");
+  ctx.strokeStyle = "#fff"; ctx.lineWidth = 20; ctx.lineCap = "round"; ctx.lineJoin = "round";
+  ctx.beginPath(); ctx.moveTo(...from); ctx.lineTo(...to); ctx.stroke();
+}
+
+function startDrawing() {
+  if (state.source?.kind !== "drawing") clearDrawing();
+  state.source = {kind: "drawing"};
+  state.drawing = true;
+}
+
+function endDrawing() {
+  state.drawing = false;
+  requestAnalysis({drawing: drawingPixels()});
+}
+
 function setUpDrawing() {
   const canvas = $("draw");
-  const ctx = canvas.getContext("2d");
   clearDrawing();
   const point = (e) => {
     const box = canvas.getBoundingClientRect();
@@ -198,38 +103,60 @@ function setUpDrawing() {
   };
   canvas.addEventListener("pointerdown", (e) => {
     canvas.setPointerCapture(e.pointerId);
-    if (state.source?.kind !== "drawing") clearDrawing();
-    state.source = {kind: "drawing"};
-    drawing.active = true;
-    drawing.last = point(e);
-    stroke(ctx, drawing.last, drawing.last);
+    startDrawing();
+    pen.active = true;
+    pen.last = point(e);
+    stroke(pen.last, pen.last);
+    requestAnalysis({drawing: drawingPixels()});
   });
   canvas.addEventListener("pointermove", (e) => {
-    if (!drawing.active) return;
+    if (!pen.active) return;
     const p = point(e);
-    stroke(ctx, drawing.last, p);
-    drawing.last = p;
-    // While drawing, predict a few times a second, so the probabilities follow the pen.
-    if (!drawing.timer) drawing.timer = setTimeout(() => { drawing.timer = null; analyzeDrawing(); }, 150);
+    stroke(pen.last, p);
+    pen.last = p;
+    // The newest drawing replaces any waiting one: one request in flight, and the prediction follows the pen.
+    requestAnalysis(() => ({drawing: drawingPixels()}));
   });
   const finish = () => {
-    if (!drawing.active) return;
-    drawing.active = false;
-    clearTimeout(drawing.timer); drawing.timer = null;
-    analyzeDrawing();
+    if (!pen.active) return;
+    pen.active = false;
+    endDrawing();
   };
   canvas.addEventListener("pointerup", finish);
   canvas.addEventListener("pointercancel", finish);
-  $("clear-drawing").addEventListener("click", () => { clearDrawing(); state.source = {kind: "drawing"}; analyzeDrawing(); });
+  // By keyboard: arrows move the pen (Shift: faster), Space lifts or lowers it; a lowered pen draws as it moves.
+  canvas.addEventListener("keydown", (e) => {
+    const moves = {ArrowUp: [0, -1], ArrowDown: [0, 1], ArrowLeft: [-1, 0], ArrowRight: [1, 0]};
+    const step = e.shiftKey ? 30 : 10;
+    if (moves[e.key]) {
+      const [dx, dy] = moves[e.key];
+      const from = pen.keyboard;
+      pen.keyboard = [Math.min(270, Math.max(10, from[0] + dx * step)), Math.min(270, Math.max(10, from[1] + dy * step))];
+      if (pen.down) { stroke(from, pen.keyboard); requestAnalysis(() => ({drawing: drawingPixels()})); }
+    } else if (e.key === " " || e.key === "Enter") {
+      pen.down = !pen.down;
+      if (pen.down) { startDrawing(); stroke(pen.keyboard, pen.keyboard); requestAnalysis(() => ({drawing: drawingPixels()})); }
+      else endDrawing();
+    } else {
+      return;
+    }
+    e.preventDefault();
+    showPen();
+  });
+  canvas.addEventListener("focus", showPen);
+  canvas.addEventListener("blur", () => { $("pen").hidden = true; if (pen.down) { pen.down = false; endDrawing(); } });
+  $("clear-drawing").addEventListener("click", () => { clearDrawing(); state.source = {kind: "drawing"}; endDrawing(); });
 }
 
-function stroke(ctx, from, to) {
-  ctx.strokeStyle = "#fff"; ctx.lineWidth = 20; ctx.lineCap = "round"; ctx.lineJoin = "round";
-  ctx.beginPath(); ctx.moveTo(...from); ctx.lineTo(...to); ctx.stroke();
-}
-
-function analyzeDrawing() {
-  return analyze({drawing: drawingPixels()});
+function showPen() {
+  const canvas = $("draw"), ring = $("pen");
+  const k = canvas.clientWidth / 280;
+  ring.hidden = false;
+  ring.classList.toggle("down", pen.down);
+  ring.style.left = `${canvas.offsetLeft + pen.keyboard[0] * k - 10}px`;
+  ring.style.top = `${canvas.offsetTop + pen.keyboard[1] * k - 10}px`;
+  $("pen-state").textContent = `pen ${pen.down ? "down (drawing)" : "up"} at (${Math.round(pen.keyboard[0] / 10)}, `
+    + `${Math.round(pen.keyboard[1] / 10)}) of 28 × 28`;
 }
 
 async function uploadFile(file) {
@@ -253,12 +180,12 @@ async function uploadFile(file) {
 // The 28x28 input on `canvas` (any multiple of 28 wide), with the selected value's receptive field outlined.
 function drawInput(canvas) {
   const ctx = canvas.getContext("2d");
-  const small = document.createElement("canvas");
+  const small = el("canvas");
   paint(small, 28, 28, 1, (r, c) => state.pixels[r][c], (v) => [v, v, v]);
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
   const field = state.cell?.receptive_field;
-  if (field) {
+  if (field && !field.whole) {
     const k = canvas.width / 28;
     ctx.strokeStyle = "#ff3b30"; ctx.lineWidth = 2;
     ctx.strokeRect(field.left * k + 1, field.top * k + 1, (field.right - field.left + 1) * k - 2,
@@ -268,21 +195,53 @@ function drawInput(canvas) {
 
 function renderInput() {
   drawInput($("input-view"));
-  const s = state.source;
+  const s = state.source, a = state.analysis;
   $("input-note").textContent = !s ? "" : s.kind === "test" ? `${state.info.dataset} test image ${s.index}, label ${s.label}`
     : s.kind === "upload" ? `from ${s.name}, fitted into 28x28 as MNIST does` : "your drawing, fitted into 28x28 as MNIST does";
+  const wrong = s?.kind === "test" && a && a.prediction !== s.label;
+  $("mistake-flag").hidden = !wrong;
+  if (wrong) $("mistake-flag").textContent = `✗ misclassified: label ${s.label}, predicted ${a.prediction}`;
+  const blank = a && a.blank;
+  $("blank-flag").hidden = !blank;
+  if (blank) {
+    $("blank-flag").textContent = `⚠ This input is blank or nearly so (${a.ink} ink pixels; MNIST digits have about `
+      + "150). The model still answers, but its answer says nothing about a digit.";
+  }
 }
 
-// ------------------------------------------------------------------ analysis: prediction, maps, gradients
+// ------------------------------------------------------------------ analysis: one request in flight, the newest wins
 
 function effectiveLabel() {
   if (state.gradientLabel !== null) return state.gradientLabel;
   return state.source?.kind === "test" ? state.source.label : null;
 }
 
-async function analyze(input = null) {
-  const id = ++state.latest;
-  const body = {...(input || {pixels: state.pixels.flat()}), edits: state.edits, label: effectiveLabel()};
+const queue = {waiting: null, running: null};
+
+// Ask for an analysis of `input` (a body, or a function making one when its turn comes, so a drawing is read
+// once, when it is sent). While one request is in flight, a newer input replaces the one waiting.
+function requestAnalysis(input = null) {
+  queue.waiting = {input};
+  if (!queue.running) queue.running = pump().finally(() => { queue.running = null; });
+  return queue.running;
+}
+
+async function pump() {
+  while (queue.waiting) {
+    const {input} = queue.waiting;
+    queue.waiting = null;
+    const made = typeof input === "function" ? input() : input;
+    await runAnalysis(made);
+  }
+}
+
+function analyze(input = null) {
+  return requestAnalysis(input);
+}
+
+async function runAnalysis(input) {
+  const body = {...(input || {pixels: state.pixels.flat()}), edits: state.edits, label: effectiveLabel(),
+    backward: state.mode === "backward"};
   let result;
   try {
     result = await api("/api/analyze", body);
@@ -290,14 +249,15 @@ async function analyze(input = null) {
     setStatus(e.message, true);
     return;
   }
-  if (id !== state.latest) return;  // a newer request is on its way
   state.pixels = result.image;
   state.analysis = result;
-  renderInput();
   renderPrediction();
+  renderInput();
   renderMaps();
-  renderGradients();
-  if (state.selected) await showCell(state.selected);
+  if (!state.drawing) {
+    renderGradients();
+    if (state.selected) await refreshPanel();
+  }
   setStatus(`prediction ${result.prediction}`);
 }
 
@@ -307,111 +267,37 @@ function renderPrediction() {
   shown.textContent = prediction;
   shown.dataset.prediction = prediction;
   const table = $("probabilities");
-  table.replaceChildren();
+  if (table.rows.length !== probabilities.length) {
+    table.replaceChildren();
+    probabilities.forEach((_, k) => {
+      const row = table.insertRow();
+      row.insertCell().textContent = k;
+      row.insertCell().append(el("div"));
+      row.cells[1].className = "bar";
+      row.insertCell();
+      row.dataset.digit = k;
+    });
+  }
   probabilities.forEach((p, k) => {
-    const row = table.insertRow();
+    const row = table.rows[k];
     row.className = k === prediction ? "top" : "";
-    row.dataset.digit = k;
     row.dataset.probability = p;
-    row.insertCell().textContent = k;
-    const bar = row.insertCell();
-    bar.className = "bar";
-    const fill = document.createElement("div");
-    fill.style.width = `${Math.round(p * 100)}%`;
-    bar.append(fill);
-    row.insertCell().textContent = p.toFixed(4);
+    row.cells[1].firstChild.style.width = `${Math.round(p * 100)}%`;
+    row.cells[2].textContent = p.toFixed(4);
   });
+  table.setAttribute("aria-label", `probabilities; the prediction is ${prediction}`);
 }
 
-function mapBlocks(entry, layer) {
-  const blocks = [];
-  const activation = layer.activation || "activation";
-  if (entry.preactivation) blocks.push({kind: "preactivation", title: `before ${activation} (z = conv + bias)`, t: tensor(entry.preactivation)});
-  const title = entry.preactivation ? `after ${activation}` : "output";
-  blocks.push({kind: "output", title, t: tensor(entry.output)});
-  return blocks;
-}
-
-function renderMaps() {
-  const root = $("maps");
-  root.replaceChildren();
-  state.analysis.layers.forEach((entry, position) => {
-    const layer = state.info.layers[position];
-    const section = document.createElement("div");
-    section.className = "layer-maps";
-    section.id = `maps-${layer.name}`;
-    const heading = document.createElement("h3");
-    heading.textContent = `${layer.name} (${layer.class_name}) — output ${layer.output_shape.join(" × ")}`;
-    section.append(heading);
-    for (const block of mapBlocks(entry, layer)) section.append(mapBlock(layer, block));
-    root.append(section);
-  });
-}
-
-function mapBlock(layer, block) {
-  const wrap = document.createElement("div");
-  const {shape, data} = block.t;
-  const scale = scaleFor(data);
-  const title = document.createElement("div");
-  title.append(`${block.title} `, legend(scale, block.kind === "preactivation" ? "z" : "value"));
-  const hover = document.createElement("div");
-  hover.className = "hover";
-  const grid = document.createElement("div");
-  grid.className = "map-grid";
-  wrap.append(title, grid, hover);
-  if (shape.length === 1) {  // a vector (Flatten, Dense): wrapped rows, for looking only
-    const n = shape[0], cols = Math.min(VECTOR_COLUMNS, n), rows = Math.ceil(n / cols);
-    const canvas = document.createElement("canvas");
-    paint(canvas, rows, cols, n <= 10 ? 24 : 8, (r, c) => (r * cols + c < n ? data[r * cols + c] : null), scale.colour);
-    canvas.addEventListener("mousemove", (e) => {
-      const zoom = canvas.clientWidth / cols;
-      const k = Math.floor(e.offsetY / zoom) * cols + Math.floor(e.offsetX / zoom);
-      hover.textContent = k < n ? `${layer.name}[${k}] = ${fmt(data[k], 6)}` : "";
-    });
-    grid.append(canvas);
-    return wrap;
-  }
-  const [h, w, channels] = shape;
-  const zoom = Math.max(2, Math.floor(MAP_TILE / h));
-  const clickable = layer.window !== null;
-  for (let ch = 0; ch < channels; ch++) {
-    const figure = document.createElement("figure");
-    const canvas = document.createElement("canvas");
-    paint(canvas, h, w, zoom, (r, c) => data[(r * w + c) * channels + ch], scale.colour);
-    Object.assign(canvas.dataset, {layer: layer.name, kind: block.kind, channel: ch, height: h, width: w});
-    const cellAt = (e) => [Math.min(h - 1, Math.floor(e.offsetY / zoom)), Math.min(w - 1, Math.floor(e.offsetX / zoom))];
-    canvas.addEventListener("mousemove", (e) => {
-      const [r, c] = cellAt(e);
-      hover.textContent = `${layer.name} ${block.title} [row ${r}, col ${c}, channel ${ch}] = ${fmt(data[(r * w + c) * channels + ch], 6)}`
-        + (clickable ? " — click for its arithmetic" : "");
-    });
-    if (clickable) {
-      canvas.addEventListener("click", (e) => {
-        const [row, col] = cellAt(e);
-        showCell({layer: layer.name, row, col, channel: ch});
-      });
-    }
-    if (state.selected && state.selected.layer === layer.name && state.selected.channel === ch) canvas.classList.add("selected");
-    const caption = document.createElement("figcaption");
-    caption.textContent = `#${ch}`;
-    figure.append(canvas, caption);
-    grid.append(figure);
-  }
-  return wrap;
-}
-
+// The saliency map and the filters' gradients: redrawn when the pen lifts, never while it moves.
 function renderGradients() {
   const box = $("input-gradient");
-  box.replaceChildren();
   const t = tensor(state.analysis.input_gradient);
   const scale = scaleFor(t.data, true);
-  const heading = document.createElement("h3");
   const source = state.analysis.label_source === "given" ? "label" : "predicted class";
-  heading.textContent = `Input gradient dL/d(pixel) for ${source} ${state.analysis.label} (saliency)`;
-  const canvas = document.createElement("canvas");
-  canvas.id = "input-gradient-map";
+  const canvas = el("canvas", {id: "input-gradient-map", "aria-label": "input gradient map"});
   paint(canvas, 28, 28, 6, (r, c) => t.data[r * 28 + c], scale.colour);
-  box.append(heading, legend(scale, "dL/d(pixel)"), canvas);
+  box.replaceChildren(el("h3", {}, `Input gradient dL/d(pixel) for ${source} ${state.analysis.label} (saliency)`),
+    legend(scale, "dL/d(pixel)"), canvas);
   renderFilters();
 }
 
@@ -426,184 +312,27 @@ function renderFilters() {
   if (!state.filters || !state.analysis) return;
   const root = $("filters");
   root.replaceChildren();
-  const gradients = Object.fromEntries(state.analysis.layers.filter((l) => l.kernel_gradient).map((l) => [l.name, tensor(l.kernel_gradient)]));
+  const calls = state.info.layers;
+  const gradients = {};
+  state.analysis.layers.forEach((entry, k) => {
+    if (entry.kernel_gradient && !gradients[calls[k].name]) gradients[calls[k].name] = tensor(entry.kernel_gradient);
+  });
   for (const layer of state.filters.layers) {
-    const card = document.createElement("div");
-    card.className = "card";
     const kernel = tensor(layer.kernel);
     const [kh, kw, cin, cout] = kernel.shape;
-    const heading = document.createElement("h3");
-    heading.textContent = `${layer.name}: ${cout} filters of ${kh}×${kw}×${cin}`;
-    const row = document.createElement("div");
-    row.className = "row";
     const zoom = cin === 1 ? 12 : 4;
-    const weights = document.createElement("div");
     const weightScale = scaleFor(kernel.data, true);
-    weights.append(legend(weightScale, "weight"), kernelMosaic(kernel, weightScale, zoom));
-    row.append(weights);
+    const row = el("div", {class: "row"}, el("div", {}, legend(weightScale, "weight"), kernelMosaic(kernel, weightScale, zoom).canvas));
     if (gradients[layer.name]) {
       const g = gradients[layer.name];
       const gradScale = scaleFor(g.data, true);
-      const grads = document.createElement("div");
-      grads.append(legend(gradScale, `dL/d(weight), label ${state.analysis.label}`), kernelMosaic(g, gradScale, zoom));
-      row.append(grads);
+      row.append(el("div", {}, legend(gradScale, `dL/d(weight), label ${state.analysis.label}`), kernelMosaic(g, gradScale, zoom).canvas));
     }
-    const note = document.createElement("p");
-    note.className = "note";
-    note.textContent = cin === 1 ? "One tile per filter, in rows of 8." : "One row per filter, one column per input channel.";
-    card.append(heading, note, row);
-    root.append(card);
+    const what = layer.class_name === "DepthwiseConv2D" ? `${cin} input channels × ${cout} filters each` : `${cout} filters of ${kh}×${kw}×${cin}`;
+    root.append(el("div", {class: "card"}, el("h3", {}, `${layer.name}: ${what}`),
+      el("p", {class: "note"}, cin === 1 ? "One tile per filter, in rows of 8." : "One row per filter, one column per input channel."),
+      row));
   }
-}
-
-// ------------------------------------------------------------------ one value, step by step
-
-async function showCell(selection) {
-  state.selected = selection;
-  let cell;
-  try {
-    cell = await api("/api/cell", {pixels: state.pixels.flat(), edits: state.edits, ...selection});
-  } catch (e) {
-    setStatus(e.message, true);
-    return;
-  }
-  state.cell = cell;
-  document.querySelectorAll(".map-grid canvas.selected").forEach((c) => c.classList.remove("selected"));
-  document.querySelectorAll(`.map-grid canvas[data-layer="${selection.layer}"][data-channel="${selection.channel}"]`)
-    .forEach((c) => c.classList.add("selected"));
-  renderInput();
-  renderCell();
-}
-
-function table(t, inside, channel, cellText) {
-  const [kh, kw, depth] = t.shape.length === 3 ? t.shape : [...t.shape, 1];
-  const element = document.createElement("table");
-  for (let i = 0; i < kh; i++) {
-    const row = element.insertRow();
-    for (let j = 0; j < kw; j++) {
-      const td = row.insertCell();
-      const v = t.data[(i * kw + j) * depth + channel];
-      if (inside && !inside[i][j]) td.className = "pad";
-      cellText(td, v, i, j);
-    }
-  }
-  return element;
-}
-
-function titled(title, element) {
-  const box = document.createElement("div");
-  const h = document.createElement("h4");
-  h.textContent = title;
-  box.append(h, element);
-  return box;
-}
-
-function equationLine(parent, html, id, value) {
-  const line = document.createElement("div");
-  line.innerHTML = html;
-  if (id) {
-    const b = line.querySelector("b");
-    b.id = id;
-    b.dataset.value = value;
-    b.textContent = fmt(value, 7);
-  }
-  parent.append(line);
-}
-
-function renderCell() {
-  const cell = state.cell;
-  const body = $("cell-body");
-  body.replaceChildren();
-  const heading = document.createElement("p");
-  const field = cell.receptive_field;
-  heading.innerHTML = "<b></b><br><span class='note'></span>";
-  heading.querySelector("b").textContent = `${cell.layer} (${cell.class_name}), row ${cell.row}, col ${cell.col}, channel ${cell.channel}`;
-  heading.querySelector(".note").textContent = `It sees input pixels rows ${field.top}-${field.bottom}, cols ${field.left}-${field.right} `
-    + `(outlined in red). Window ${cell.window.size.join("×")}, stride ${cell.window.strides.join("×")}; `
-    + "the layer's input values below are what the previous layer output (pixels scaled to 0-1 for the first layer).";
-  const view = document.createElement("canvas");
-  view.id = "receptive-field";
-  view.width = view.height = 140;
-  body.append(heading, view);
-  drawInput(view);
-  const patch = tensor(cell.patch);
-  const equation = document.createElement("div");
-  equation.className = "equation";
-  if (cell.kind === "conv") {
-    renderConvCell(body, cell, patch, equation);
-  } else {
-    body.append(titled(`window of the layer's input, channel ${cell.channel} (grey: padding, not counted)`,
-      table(patch, cell.patch_inside, 0, (td, v) => { td.textContent = fmt(v); })));
-    body.append(equation);
-    equationLine(equation, `${cell.kind} of the window = <b></b>`, "cell-output", cell.output);
-  }
-  const traced = document.createElement("div");
-  traced.innerHTML = "model's forward pass (trace): <b></b> <span></span>";
-  const tracedValue = traced.querySelector("b");
-  tracedValue.id = "cell-traced";
-  tracedValue.dataset.value = cell.traced_output;
-  tracedValue.textContent = fmt(cell.traced_output, 7);
-  const verdict = traced.querySelector("span");
-  verdict.id = "cell-match";
-  verdict.className = cell.matches ? "match" : "mismatch";
-  verdict.textContent = cell.matches ? "✓ the same value" : "✗ differs";
-  equation.append(traced);
-}
-
-function renderConvCell(body, cell, patch, equation) {
-  const kernel = tensor(cell.kernel), products = tensor(cell.products);
-  const sums = tensor(cell.channel_sums).data;
-  const depth = kernel.shape[2];
-  const firstChannel = cell.input_channels[0];
-  // Show the input channel that contributes most; the others are one click away.
-  let shown = 0;
-  sums.forEach((s, k) => { if (Math.abs(s) > Math.abs(sums[shown])) shown = k; });
-  if (state.cellChannelFor === `${cell.layer}/${cell.channel}` && state.cellChannel < depth) shown = state.cellChannel;
-  if (depth > 1) {
-    const chooser = document.createElement("p");
-    chooser.innerHTML = "<label>input channel <select id='cell-input-channel'></select></label> <span class='note'>(sum of its products)</span>";
-    const select = chooser.querySelector("select");
-    sums.forEach((s, k) => select.add(new Option(`${firstChannel + k}: ${fmt(s)}`, k, false, k === shown)));
-    select.addEventListener("change", () => {
-      state.cellChannel = Number(select.value);
-      state.cellChannelFor = `${cell.layer}/${cell.channel}`;
-      renderCell();
-    });
-    body.append(chooser);
-  }
-  const tables = document.createElement("div");
-  tables.className = "tables";
-  const inputChannel = firstChannel + shown;
-  tables.append(
-    titled(`input patch (channel ${inputChannel})`, table(patch, cell.patch_inside, shown, (td, v) => { td.textContent = fmt(v); })),
-    titled("× kernel (edit me)", table(kernel, null, shown, (td, v, i, j) => kernelInput(td, v, [i, j, shown, cell.channel], cell.layer))),
-    titled("= products", table(products, null, shown, (td, v) => { td.textContent = fmt(v); })),
-  );
-  body.append(tables, equation);
-  const [kh, kw] = kernel.shape;
-  const count = depth > 1 ? `${kh * kw * depth} products (${kh}×${kw} over ${depth} input channels)` : `the ${kh * kw} products`;
-  equationLine(equation, `sum of ${count} = <b></b>`, "cell-sum", cell.sum);
-  equationLine(equation, "+ bias = <b></b>", "cell-bias", cell.bias);
-  equationLine(equation, "= z = <b></b>", "cell-z", cell.z);
-  equationLine(equation, `${cell.activation}(z) = <b></b>`, "cell-output", cell.output);
-}
-
-function kernelInput(td, value, index, layer) {
-  const input = document.createElement("input");
-  input.type = "number";
-  input.step = "any";
-  input.value = Number(value.toPrecision(4));
-  input.dataset.index = index.join(",");
-  input.setAttribute("aria-label", `kernel weight ${index.join(", ")}`);
-  if (state.edits.some((e) => e.layer === layer && e.index.join(",") === index.join(","))) input.classList.add("edited");
-  input.addEventListener("change", async () => {
-    const v = Number(input.value);
-    if (input.value.trim() === "" || !Number.isFinite(v)) { input.value = Number(value.toPrecision(4)); return; }
-    state.edits = state.edits.filter((e) => !(e.layer === layer && e.index.join(",") === index.join(",")));
-    state.edits.push({layer, index, value: v});
-    await applyEdits();
-  });
-  td.append(input);
 }
 
 async function applyEdits() {
@@ -611,6 +340,13 @@ async function applyEdits() {
   $("edit-count").textContent = n ? `${n} kernel weight${n > 1 ? "s" : ""} edited (maps, prediction and filters use the edits).`
     : "No kernel edits.";
   $("reset-edits").hidden = n === 0;
+  // The maps keep the colour scales they had before the edit, so untouched maps do not seem to change.
+  if (n && !state.frozenScales) {
+    state.frozenScales = {};
+    for (const block of maps.blocks) if (block.scales) state.frozenScales[block.scaleKey] = block.scales;
+  }
+  if (!n) state.frozenScales = null;
+  $("rescale").hidden = !state.frozenScales;
   await loadFilters();
   await analyze();
 }
@@ -682,10 +418,36 @@ async function showEpoch(epoch, layerName) {
   // One colour limit for every epoch, so growing filters look stronger instead of being re-scaled.
   const scale = scaleFor(kernel.data, true, state.info.run.limits[layerName]);
   $("run-epoch-label").textContent = epoch === 0 ? "initialization" : `after epoch ${epoch}`;
-  $("run-filters").replaceChildren(legend(scale, "weight (same scale for all epochs)"), kernelMosaic(kernel, scale, kernel.shape[2] === 1 ? 12 : 4));
+  $("run-filters").replaceChildren(legend(scale, "weight (same scale for all epochs)"),
+    kernelMosaic(kernel, scale, kernel.shape[2] === 1 ? 12 : 4).canvas);
 }
 
 // ------------------------------------------------------------------ start
+
+function setUpControls() {
+  const labels = $("gradient-label");
+  labels.add(new Option("the test image's label, else the prediction", ""));
+  for (let k = 0; k < 10; k++) labels.add(new Option(String(k), String(k)));
+  labels.addEventListener("change", () => { state.gradientLabel = labels.value === "" ? null : Number(labels.value); analyze(); });
+  for (const radio of document.querySelectorAll("input[name='mode']")) {
+    radio.addEventListener("change", () => { state.mode = radio.value; closePanel(); analyze(); });
+  }
+  $("scale-mode").addEventListener("change", (e) => { state.scaleMode = e.target.value; state.frozenScales = null;
+    $("rescale").hidden = true; renderMaps(); });
+  $("rescale").addEventListener("click", () => { state.frozenScales = null; $("rescale").hidden = true; renderMaps(); });
+  $("image-index").addEventListener("change", (e) => showTestImage(e.target.value));
+  $("prev-image").addEventListener("click", () => showTestImage(Number($("image-index").value) - 1));
+  $("next-image").addEventListener("click", () => showTestImage(Number($("image-index").value) + 1));
+  $("random-image").addEventListener("click", () => showTestImage(Math.floor(Math.random() * state.info.test_count)));
+  $("next-mistake").addEventListener("click", () => nextMistake(1));
+  $("prev-mistake").addEventListener("click", () => nextMistake(-1));
+  $("upload").addEventListener("change", (e) => e.target.files[0] && uploadFile(e.target.files[0]));
+  $("reset-edits").addEventListener("click", () => { state.edits = []; applyEdits(); });
+  $("close-panel").addEventListener("click", closePanel);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && state.selected) { e.preventDefault(); closePanel(); }
+  });
+}
 
 async function main() {
   try {
@@ -698,16 +460,9 @@ async function main() {
   $("dataset-note").textContent = `of ${state.info.test_count} (${state.info.dataset})`;
   $("image-index").max = state.info.test_count - 1;
   renderLayers();
-  const labels = $("gradient-label");
-  labels.add(new Option("the test image's label, else the prediction", ""));
-  for (let k = 0; k < 10; k++) labels.add(new Option(String(k), String(k)));
-  labels.addEventListener("change", () => { state.gradientLabel = labels.value === "" ? null : Number(labels.value); analyze(); });
-  $("image-index").addEventListener("change", (e) => showTestImage(e.target.value));
-  $("prev-image").addEventListener("click", () => showTestImage(Number($("image-index").value) - 1));
-  $("next-image").addEventListener("click", () => showTestImage(Number($("image-index").value) + 1));
-  $("random-image").addEventListener("click", () => showTestImage(Math.floor(Math.random() * state.info.test_count)));
-  $("upload").addEventListener("change", (e) => e.target.files[0] && uploadFile(e.target.files[0]));
-  $("reset-edits").addEventListener("click", () => { state.edits = []; applyEdits(); });
+  // On a phone the graph alone picks a layer; the long list waits behind its summary line.
+  if (window.matchMedia("(max-width: 900px)").matches) $("layer-details").open = false;
+  setUpControls();
   setUpDrawing();
   renderRun();
   await loadFilters();
