@@ -59,7 +59,8 @@ def fresh_state():
 def graph_tour_model(seed: int = 3):
     """A small digit model whose graph holds every layer the explorer explains beyond a chain: a strided conv,
     a dilated grouped conv and a depthwise branch joined by Add, max pooling, a transposed conv concatenated
-    with the Add's output, average pooling, Dense softmax (11 calls, 28x28x1 in, 10 out)."""
+    with the Add's output, average pooling, a nested Sequential block (conv, ReLU), Dense softmax (14 calls with
+    the nested model's own, 28x28x1 in, 10 out)."""
     import convscope
     from convscope import layers, utils
 
@@ -76,5 +77,7 @@ def graph_tour_model(seed: int = 3):
     t = layers.Conv2DTranspose(3, 3, strides=2, padding="same", name="tconv")(m)
     joined = layers.Concatenate(name="cat")([t, s])
     p = layers.AveragePooling2D(3, strides=2, padding="same", name="avg")(joined)
-    outputs = layers.Dense(10, activation="softmax", name="out")(layers.Flatten(name="flat")(p))
+    block = convscope.Sequential([convscope.Input(shape=(7, 7, 7)), layers.Conv2D(7, 3, padding="same", name="inner_conv"),
+                                  layers.ReLU(name="inner_relu")], name="block")
+    outputs = layers.Dense(10, activation="softmax", name="out")(layers.Flatten(name="flat")(block(p)))
     return convscope.Model(inputs, outputs, name="graph_tour")

@@ -56,12 +56,15 @@ def check_verdict(result, shown, traced):
 def test_describe_follows_the_graph_in_execution_order(model):
     rows = compute.describe(model)
     assert [r["call"] for r in rows] == ["strided", "dilated", "dw", "proj", "add", "maxp", "tconv", "cat", "avg",
-                                         "flat", "out"]
+                                         "block/inner_conv", "block/inner_relu", "block", "flat", "out"]
     inbound = {r["call"]: r["inbound"] for r in rows}
     assert inbound["add"] == ["dilated", "proj"] and inbound["cat"] == ["tconv", "add"]
     assert len(inbound["strided"]) == 1 and inbound["strided"][0] not in inbound  # the model's input
+    # The nested model's calls come just before it, read from its input; it reads its last inner call.
+    assert inbound["block/inner_conv"] == ["avg"] and inbound["block"] == ["block/inner_relu"]
     explained = {r["call"] for r in rows if r["explained"]}
-    assert explained == {"strided", "dilated", "dw", "proj", "add", "maxp", "tconv", "cat", "avg", "out"}
+    assert explained == {"strided", "dilated", "dw", "proj", "add", "maxp", "tconv", "cat", "avg", "block/inner_conv",
+                         "out"}
     assert {r["call"]: r["backward"] for r in rows if r["backward"]} == {
         "strided": "conv", "dilated": "conv", "dw": "conv", "proj": "conv", "maxp": "pool", "avg": "pool"}
 
@@ -240,12 +243,33 @@ def test_backward_cells_refuse_what_they_cannot_show(model, image, function, cal
 
 @pytest.mark.parametrize("call, index, message", [
     ("flat", (0,), "'flat' is a Flatten: the page explains conv"),
+    ("block/inner_relu", (0, 0, 0), "'block/inner_relu' is a ReLU: the page explains conv"),
     ("out", (10,), r"output index \[10\] is outside 'out'"),
     ("add", (0, 0), r"output index \[0, 0\] is outside 'add'"),
 ])
 def test_forward_cells_refuse_what_they_cannot_show(model, image, call, index, message):
     with pytest.raises(ValueError, match=message):
         compute.cell(model, image, call, index)
+
+
+def test_a_nested_models_layers_are_explained_and_edited_by_path(model, image, records):
+    """Inside the nested block: its conv's cell is held to the loop reference on what the block received, its
+    receptive field reaches back through the graph, and an edit addressed "block/inner_conv" changes that kernel."""
+    inner = model.get_layer("block").get_layer("inner_conv")
+    z = conv2d_loops(f64(record_of(records, "block").input), f64(inner.kernel.value), f64(inner.bias.value),
+                     padding="same")[0, 3, 4, 2]
+    cell = compute.cell(model, image, "block/inner_conv", (3, 4, 2))
+    assert close(cell["z"], z, cell) and cell["layer_name"] == "block/inner_conv"
+    assert cell["receptive_field"]["whole"] is False
+    assert cell["receptive_field"] != compute.cell(model, image, "avg", (3, 4, 2))["receptive_field"]  # wider
+    edited = compute.edited_copy(model, [{"layer": "block/inner_conv", "index": [0, 0, 0, 0], "value": 5.0}])
+    assert edited.get_layer("block").get_layer("inner_conv").kernel.value[0, 0, 0, 0] == 5.0
+    assert sorted(f["name"] for f in compute.filters(model)) == ["block/inner_conv", "dilated", "dw", "proj", "strided"]
+    analysis = compute.analyze(model, image, LABEL, backward=True)
+    entries = {e["call"]: e for e in analysis["layers"]}
+    assert "grad_output" not in entries["block/inner_conv"] and "grad_output" in entries["block"]  # forward only inside
+    with pytest.raises(ValueError, match="'block' is a Sequential: the page explains"):
+        compute.cell(model, image, "block", (0, 0, 0))
 
 
 def test_mistakes_lists_exactly_the_misclassified(model):

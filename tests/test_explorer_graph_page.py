@@ -19,7 +19,8 @@ from convscope.explorer.server import ExplorerServer
 from convscope.explorer.workspace import Workspace
 
 __all__ = ["browser"]  # a fixture, imported for pytest
-CALLS = ["strided", "dilated", "dw", "proj", "add", "maxp", "tconv", "cat", "avg", "flat", "out"]
+CALLS = ["strided", "dilated", "dw", "proj", "add", "maxp", "tconv", "cat", "avg", "block/inner_conv", "block/inner_relu",
+         "block", "flat", "out"]
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +60,7 @@ def test_every_call_is_listed_with_its_inputs_and_drawn(page, size, tmp_path):
     add = " ".join(items.nth(CALLS.index("add")).text_content().split())
     assert "← dilated, proj" in add and "Add" in add
     assert "← tconv, add" in " ".join(items.nth(CALLS.index("cat")).text_content().split())
+    assert "← block/inner_relu" in " ".join(items.nth(CALLS.index("block")).text_content().split())  # nested
     nodes = page.locator("#graph .graph-node")
     assert sorted(nodes.nth(k).get_attribute("data-call") for k in range(nodes.count())) == sorted(CALLS)
     assert page.locator("#graph .graph-node.merge").count() == 2  # add and cat

@@ -10,6 +10,7 @@ is ``"dense"``, or ``"dense#1"`` for a shared layer's second call).
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import numpy as np
 
@@ -29,9 +30,37 @@ def as_input(pixels):
     return (np.asarray(pixels, dtype=backend.floatx()) / 255.0)[None, :, :, None]
 
 
+def trace_calls(model, x, y=None):
+    """``model.trace(x, y)`` with every nested model's own calls listed just before it, forward only (each
+    nested model traced again on what it received), as ``outer/inner``; the nested model's record then reads
+    its last inner call, so the list stays a graph in execution order."""
+    records = model.trace(x, y)
+    return records if not any(_nested(r) for r in records) else _expand(records)
+
+
+def _nested(record) -> bool:
+    return hasattr(record.layer, "trace") and not isinstance(record.input, list)
+
+
+def _expand(records):
+    out = type(records)()
+    out.grad_inputs = records.grad_inputs
+    for record in records:
+        if _nested(record):
+            inner = _expand(record.layer.trace(record.input))
+            names = {r.call for r in inner}
+            prefix = f"{record.call}/"
+            for r in inner:
+                inbound = [prefix + n if n in names else record.inbound[0] for n in r.inbound]
+                out.append(dataclasses.replace(r, call=prefix + r.call, name=f"{record.name}/{r.name}", inbound=inbound))
+            record = dataclasses.replace(record, inbound=[prefix + inner[-1].call])
+        out.append(record)
+    return out
+
+
 def calls(model):
-    """The model's layer calls in execution order: ``trace`` on a blank digit (shapes, inputs, layers)."""
-    return model.trace(np.zeros((1, 28, 28, 1), dtype=backend.floatx()))
+    """The model's layer calls in execution order: ``traced`` on a blank digit (shapes, inputs, layers)."""
+    return trace_calls(model, np.zeros((1, 28, 28, 1), dtype=backend.floatx()))
 
 
 def describe(model) -> list[dict]:
@@ -52,7 +81,7 @@ def describe(model) -> list[dict]:
             "activation": None if activation is None else activation.name,
             "kernel_shape": None if kernel is None else list(kernel.shape),
             "window": None if isinstance(record.input, list) else window_of(layer, record.input.shape),
-            "explained": explainable(record), "backward": backward_cells.kind(record),
+            "explained": explainable(record), "backward": None if "/" in record.call else backward_cells.kind(record),
         })
     return rows
 
@@ -77,10 +106,7 @@ def edited_copy(model, edits):
     for edit in edits:
         if not isinstance(edit, dict) or set(edit) != {"layer", "index", "value"}:
             raise ValueError('each edit must be {"layer": NAME, "index": [i, j, c, f], "value": NUMBER}')
-        try:
-            layer = model.get_layer(edit["layer"]) if isinstance(edit["layer"], str) else None
-        except ValueError:
-            layer = None
+        layer = layer_at(model, edit["layer"]) if isinstance(edit["layer"], str) else None
         kernel = None if layer is None else conv_kernel(layer)
         if kernel is None:
             raise ValueError(f"edit: {edit['layer']!r} is not a conv layer of this model")
@@ -109,7 +135,7 @@ def analyze(model, pixels, label=None, backward=False) -> dict:
     dL/dz and dL/d(its input) too. ``blank`` flags an input with fewer than ``images.BLANK_INK`` ink pixels."""
     x = as_input(pixels)
     target = target_of(model, x, label)
-    records = model.trace(x, np.array([target]))
+    records = trace_calls(model, x, np.array([target]))
     probabilities = records[-1].output[0]
     layers = []
     for record in records:
@@ -119,7 +145,7 @@ def analyze(model, pixels, label=None, backward=False) -> dict:
         kernel_gradient = record.param_grads.get("kernel")
         if kernel_gradient is not None and conv_kernel(record.layer) is not None:
             entry["kernel_gradient"] = kernel_gradient
-        if backward:
+        if backward and record.grad_output is not None:  # a nested model's inner calls are traced forward only
             entry["grad_output"] = _first(record.grad_output)[0]
             if record.grad_preactivation is not record.grad_output:
                 entry["grad_preactivation"] = record.grad_preactivation[0]
@@ -139,14 +165,26 @@ def _first(value):
     return value[0] if isinstance(value, list) else value
 
 
-def filters(model) -> list[dict]:
-    """Every editable kernel ``(kh, kw, in, out)`` and bias, one entry per layer."""
+def layer_at(model, path: str):
+    """The layer named ``path`` (``"block/conv"`` for a layer of the nested model ``block``), or None."""
+    for name in path.split("/"):
+        try:
+            model = model.get_layer(name) if hasattr(model, "get_layer") else None
+        except ValueError:
+            return None
+    return model
+
+
+def filters(model, prefix: str = "") -> list[dict]:
+    """Every editable kernel ``(kh, kw, in, out)`` and bias, one entry per layer, nested models' as ``outer/inner``."""
     out = []
     for layer in model.layers:
+        if hasattr(layer, "layers"):
+            out.extend(filters(layer, f"{prefix}{layer.name}/"))
         kernel = conv_kernel(layer)
         if kernel is not None:
             bias = getattr(layer, "bias", None)
-            out.append({"name": layer.name, "class_name": type(layer).__name__, "kernel": kernel,
+            out.append({"name": prefix + layer.name, "class_name": type(layer).__name__, "kernel": kernel,
                         "bias": None if bias is None else bias.value})
     return out
 
@@ -171,7 +209,7 @@ def cell(model, pixels, call: str, index) -> dict:
     vector), with the real numbers, recomputed from the call's traced input and its weights
     (``forward_cells``) and held against the traced value: ``matches`` only if equal in the model's dtype.
     ``receptive_field`` is the rectangle of input pixels the value depends on."""
-    records = model.trace(as_input(pixels))
+    records = trace_calls(model, as_input(pixels))
     record = find(records, call)
     if not explainable(record):
         raise ValueError(f"{call!r} is a {record.class_name}: the page explains conv, depthwise, transposed conv, "
@@ -181,7 +219,7 @@ def cell(model, pixels, call: str, index) -> dict:
     result = EXPLAINERS[type(record.layer)](record, tuple(index), dtype)
     traced_z, traced = record.preactivation[(0, *index)], record.output[(0, *index)]
     result.update({
-        "layer": call, "class_name": record.class_name, "index": list(index), "dtype": str(dtype),
+        "layer": call, "layer_name": record.name, "class_name": record.class_name, "index": list(index), "dtype": str(dtype),
         "inbound": record.inbound, "traced_preactivation": float(traced_z), "traced_output": float(traced),
     })
     if len(index) == 3:
@@ -200,7 +238,7 @@ def cell(model, pixels, call: str, index) -> dict:
 def _traced_with_label(model, pixels, label):
     x = as_input(pixels)
     target = target_of(model, x, label)
-    return model.trace(x, np.array([target])), target
+    return trace_calls(model, x, np.array([target])), target
 
 
 def kernel_gradient_cell(model, pixels, label, call: str, index) -> dict:

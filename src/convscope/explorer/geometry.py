@@ -125,6 +125,8 @@ def receptive_field(records, call: str, row: int, col: int, input_hw) -> dict:
             return [rect]
         if (name, rect) not in seen:
             rule = FIELD_RULES.get(type(record.layer))
+            if rule is None and record.inbound and all(n.startswith(f"{name}/") for n in record.inbound):
+                rule = _same_cells  # a nested model, expanded: it reads its own last inner call
             if rule is None:
                 whole[0] = True
                 seen[name, rect] = [(0, height - 1, 0, width - 1)]

@@ -305,34 +305,47 @@ function renderGradients() {
 
 async function loadFilters() {
   state.filters = await api("/api/filters", {edits: state.edits});
+  state.filtersVersion += 1;
   renderFilters();
 }
 
+// The weights' mosaics change only with an edit, so they are drawn once per /api/filters answer; the kernel
+// gradients' mosaics change with every input.
 function renderFilters() {
   if (!state.filters || !state.analysis) return;
   const root = $("filters");
-  root.replaceChildren();
-  const calls = state.info.layers;
-  const gradients = {};
-  state.analysis.layers.forEach((entry, k) => {
-    if (entry.kernel_gradient && !gradients[calls[k].name]) gradients[calls[k].name] = tensor(entry.kernel_gradient);
-  });
-  for (const layer of state.filters.layers) {
-    const kernel = tensor(layer.kernel);
-    const [kh, kw, cin, cout] = kernel.shape;
-    const zoom = cin === 1 ? 12 : 4;
-    const weightScale = scaleFor(kernel.data, true);
-    const row = el("div", {class: "row"}, el("div", {}, legend(weightScale, "weight"), kernelMosaic(kernel, weightScale, zoom).canvas));
-    if (gradients[layer.name]) {
-      const g = gradients[layer.name];
-      const gradScale = scaleFor(g.data, true);
-      row.append(el("div", {}, legend(gradScale, `dL/d(weight), label ${state.analysis.label}`), kernelMosaic(g, gradScale, zoom).canvas));
+  if (root.dataset.drawn !== String(state.filtersVersion)) {
+    root.replaceChildren();
+    for (const layer of state.filters.layers) {
+      const kernel = tensor(layer.kernel);
+      const [kh, kw, cin, cout] = kernel.shape;
+      const weightScale = scaleFor(kernel.data, true);
+      const what = layer.class_name === "DepthwiseConv2D" ? `${cin} input channels × ${cout} filters each`
+        : `${cout} filters of ${kh}×${kw}×${cin}`;
+      root.append(el("div", {class: "card", dataset: {layer: layer.name}}, el("h3", {}, `${layer.name}: ${what}`),
+        el("p", {class: "note"}, cin === 1 ? "One tile per filter, in rows of 8." : "One row per filter, one column per input channel."),
+        el("div", {class: "row"}, el("div", {}, legend(weightScale, "weight"), kernelMosaic(kernel, weightScale, zoomOf(kernel)).canvas),
+          el("div", {class: "kernel-gradient"}))));
     }
-    const what = layer.class_name === "DepthwiseConv2D" ? `${cin} input channels × ${cout} filters each` : `${cout} filters of ${kh}×${kw}×${cin}`;
-    root.append(el("div", {class: "card"}, el("h3", {}, `${layer.name}: ${what}`),
-      el("p", {class: "note"}, cin === 1 ? "One tile per filter, in rows of 8." : "One row per filter, one column per input channel."),
-      row));
+    root.dataset.drawn = String(state.filtersVersion);
   }
+  const calls = state.info.layers;
+  const drawn = new Set();
+  state.analysis.layers.forEach((entry, k) => {
+    const name = calls[k].name;
+    const holder = root.querySelector(`.card[data-layer="${CSS.escape(name)}"] .kernel-gradient`);
+    if (!entry.kernel_gradient || !holder || drawn.has(name)) return;
+    drawn.add(name);  // a shared layer's gradient is the same on every call: the sum over them
+    const g = tensor(entry.kernel_gradient);
+    const gradScale = scaleFor(g.data, true);
+    const canvas = holder.querySelector("canvas.mosaic") || undefined;
+    const mosaic = kernelMosaic(g, gradScale, zoomOf(g), canvas);
+    holder.replaceChildren(legend(gradScale, `dL/d(weight), label ${state.analysis.label}`), mosaic.canvas);
+  });
+}
+
+function zoomOf(kernel) {
+  return kernel.shape[2] === 1 ? 12 : 4;
 }
 
 async function applyEdits() {

@@ -14,6 +14,7 @@ const state = {
   edits: [],           // kernel edits [{layer, index: [i, j, c, f], value}], sent with every request
   analysis: null,      // /api/analyze
   filters: null,       // /api/filters
+  filtersVersion: 0,   // counts /api/filters answers: the weight mosaics are redrawn once per answer
   selected: null,      // {route, body}: the value whose arithmetic the panel shows
   drawing: false,      // the pen is down: redraw only the prediction and the maps
   mistakes: null,      // /api/mistakes

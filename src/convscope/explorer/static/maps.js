@@ -280,12 +280,22 @@ function kernelMosaic(t, scale, zoom, canvas = el("canvas", {class: "mosaic"})) 
     const f = row * cols + col;
     return f < cout ? [i, j, 0, f] : null;
   };
-  paint(canvas, rows * th - 1, cols * tw - 1, 1, (r, c) => {
-    const y = r % th, x = c % tw;
-    if (y === kh * zoom || x === kw * zoom) return null;
-    const index = weightAt(Math.floor(r / th) * kh + Math.floor(y / zoom), Math.floor(c / tw) * kw + Math.floor(x / zoom));
-    return index === null ? null : at(...index);
-  }, scale.colour);
+  // Weight by weight (not pixel by pixel): a zoom x zoom square each, on a grey ground that shows as the gaps.
+  const height = rows * th - 1, width = cols * tw - 1;
+  if (canvas.width !== width || canvas.height !== height) { canvas.width = width; canvas.height = height; }
+  canvas.style.width = `${width}px`;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(width, height);
+  fillCells(image, 0, 0, height, width, 1, () => null, scale.colour);
+  for (let row = 0; row < rows; row++) {
+    for (let col = 0; col < cols; col++) {
+      const index = weightAt(row * kh, col * kw);
+      if (index === null) continue;
+      const [, , c, f] = index;
+      fillCells(image, col * tw, row * th, kh, kw, zoom, (i, j) => at(i, j, c, f), scale.colour);
+    }
+  }
+  ctx.putImageData(image, 0, 0);
   canvas.title = first ? `${cout} filters (rows of ${cols}), each ${kh}x${kw}`
     : `one row per filter (${cout}), one column per input channel (${cin})`;
   return {canvas, weightAt, rows: rows * kh, cols: cols * kw, at, geometry: {kh, kw, th, tw, zoom}};

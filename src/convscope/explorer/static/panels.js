@@ -202,7 +202,7 @@ function renderConv(body, cell) {
   const padCell = (fill) => (td, v, i, j) => { fill(td, v, i, j); if (!inside[i][j]) td.classList.add("pad"); };
   body.append(el("div", {class: "tables"},
     titled(`input patch (channel ${firstChannel + shown}; grey: padding)`, table(patch, shown, padCell(numberCell))),
-    titled("× kernel (edit me)", table(kernel, shown, (td, v, i, j) => kernelInput(td, v, [i, j, shown, depthwise ? cell.channel % cell.depth_multiplier : cell.channel], cell.layer, depthwise ? firstChannel : null))),
+    titled("× kernel (edit me)", table(kernel, shown, (td, v, i, j) => kernelInput(td, v, [i, j, shown, depthwise ? cell.channel % cell.depth_multiplier : cell.channel], cell.layer_name, depthwise ? firstChannel : null))),
     titled("= products", table(products, shown, numberCell)),
   ));
   const equation = el("div", {class: "equation"});
