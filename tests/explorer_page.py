@@ -91,7 +91,7 @@ def click_weight(page, call, index):
     canvas = sheet(page, call, "kernel_gradient")
     zoom = int(canvas.get_attribute("data-zoom"))
     i, j, c, f = index
-    kh = kw = 3
+    kh, kw = int(canvas.get_attribute("data-kh")), int(canvas.get_attribute("data-kw"))
     tile_row, tile_col = (f // 8, f % 8) if c == 0 and zoom == 12 else (f, c)
     x = tile_col * (kw * zoom + 1) + (j + 0.5) * zoom
     y = tile_row * (kh * zoom + 1) + (i + 0.5) * zoom

@@ -193,6 +193,19 @@ def test_gradient_cells_equal_the_traced_gradients(server, test_set):
     assert "grad_output" not in ok(server, "POST", "/api/analyze", body)["layers"][0]
 
 
+def test_a_blank_input_is_flagged(server, test_set):
+    from convscope.images import BLANK_INK
+
+    blank = ok(server, "POST", "/api/analyze", {"pixels": [0] * 784})
+    assert blank["blank"] and blank["ink"] == 0
+    faint = [0] * 784
+    for k in range(BLANK_INK - 1):
+        faint[300 + k] = 255
+    assert ok(server, "POST", "/api/analyze", {"pixels": faint})["blank"]
+    digit = ok(server, "POST", "/api/analyze", {"pixels": pixels(test_set, 0)})
+    assert not digit["blank"] and digit["ink"] == int((test_set[0][0] > 51).sum()) and digit["dtype"] == "float32"
+
+
 def test_mistakes_are_the_misclassified_test_images(server, test_set):
     model = server.app.config["EXPLORER_WORKSPACE"].model
     answer = ok(server, "GET", "/api/mistakes")
@@ -301,6 +314,8 @@ HUGE_PIXELS = '{"pixels": [1e400' + ", 0" * 783 + "]}"
     ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0], "value": 1}]}, "inside the kernel"),
     ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, -1], "value": 1}]}, "inside the kernel"),
     ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, 0], "value": 1e6}]}, "finite number"),
+    ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, 0], "value": 10**20}]}, "finite number"),
+    ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, 0], "value": -(10**400)}]}, "finite number"),
     ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, 0], "value": "1"}]}, "finite number"),
     ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, 0]}]}, "each edit must be"),
     ({"pixels": [0] * 784, "edits": [{"layer": "conv2d", "index": [0, 0, 0, 0], "value": 1}] * 1001}, "at most 1000"),

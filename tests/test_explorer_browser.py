@@ -99,6 +99,8 @@ def test_page_loads_with_the_layers_graph_and_a_test_image(page, server, size, t
     assert page.is_visible("#run-section") and page.inner_text("#run-epoch-label") == "initialization"
     assert no_horizontal_scroll(page)
     screenshot(page, tmp_path, f"explorer_page_{size}.png")
+    page.locator("#run-section").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"explorer_run_{size}.png")
 
 
 def draw_one(page):
@@ -126,6 +128,8 @@ def test_a_drawn_digit_is_predicted(page, server, size, tmp_path):
     shown_p = [float(row.get_attribute("data-probability")) for row in page.locator("#probabilities tr").all()]
     np.testing.assert_allclose(shown_p, probabilities, rtol=1e-5)
     assert "your drawing" in page.inner_text("#input-note") and not page.is_visible("#blank-flag")
+    page.locator("#draw").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"explorer_drawn_{size}.png")
 
 
 def test_a_conv_cell_shows_its_arithmetic_and_slides_its_window(page, server, size, tmp_path):
@@ -369,6 +373,50 @@ def test_mistakes_are_marked_and_stepped_through(page, server, size, tmp_path):
     settle(page)
     assert int(page.input_value("#image-index")) == wrong[wrong > 0][1]
     screenshot(page, tmp_path, f"explorer_mistake_{size}.png")
+
+
+def test_the_newest_picture_wins_when_answers_cross(page, server, size, monkeypatch):
+    """Two clicks on "next" while the server is slow to answer the first: the page ends on the second image,
+    with its own pixels, label and prediction (an older answer never paints over a newer picture)."""
+    import time
+
+    analyze, calls = compute.analyze, []
+
+    def slow_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.8)
+        return analyze(*args, **kwargs)
+
+    monkeypatch.setattr(compute, "analyze", slow_first)
+    page.click("#next-image")
+    page.wait_for_timeout(300)
+    page.click("#next-image")
+    settle(page)
+    page.wait_for_function("() => document.body.dataset.busy === '0'")
+    x, y = sample_test_set()
+    assert page.inner_text("#input-note") == f"mnist-sample test image 2, label {y[2]}"
+    np.testing.assert_array_equal(np.array(page.evaluate("state.pixels")), x[2])
+    probabilities = model_of(server).predict(compute.as_input(x[2]), verbose=0)[0]
+    assert page.inner_text("#prediction") == str(int(np.argmax(probabilities)))
+
+
+def test_focus_stays_where_the_learner_works(page, server, size):
+    x0 = sample_test_set()[0][0]
+    row, col = [int(v) - 1 for v in np.argwhere(x0 > 200)[0]]
+    click_cell(page, "conv2d", "preactivation", 7, row, col)
+    assert page.evaluate("document.activeElement.closest('#cell-body') !== null")  # the panel took the focus
+    weight = page.locator("#cell-body input[data-index='1,1,0,7']")
+    with page.expect_response(lambda response: "/api/analyze" in response.url):
+        weight.fill("2")
+        weight.press("Enter")
+    settle(page)
+    page.wait_for_function("() => document.body.dataset.busy === '0'")
+    assert page.evaluate("document.activeElement.dataset.index") == "1,1,0,7"  # the edited weight, redrawn
+    page.focus("input[value='forward']")
+    page.keyboard.press("ArrowDown")  # to "backward": the maps are rebuilt and the panel closes
+    settle(page)
+    assert page.evaluate("document.activeElement.value") == "backward"
 
 
 def test_the_page_fits_a_phone_in_every_view(browser, server, tmp_path):

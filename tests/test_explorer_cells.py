@@ -15,6 +15,7 @@ from convscope.arraymath.reference_conv import (
     conv2d_transpose_loops, depthwise_conv2d_backward_loops, depthwise_conv2d_loops,
 )
 from convscope.explorer import compute
+from convscope.explorer.geometry import receptive_field
 
 LABEL = 4
 EPS32 = float(np.finfo(np.float32).eps)
@@ -64,7 +65,7 @@ def test_describe_follows_the_graph_in_execution_order(model):
     assert inbound["block/inner_conv"] == ["avg"] and inbound["block"] == ["block/inner_relu"]
     explained = {r["call"] for r in rows if r["explained"]}
     assert explained == {"strided", "dilated", "dw", "proj", "add", "maxp", "tconv", "cat", "avg", "block/inner_conv",
-                         "out"}
+                         "block/inner_relu", "out"}
     assert {r["call"]: r["backward"] for r in rows if r["backward"]} == {
         "strided": "conv", "dilated": "conv", "dw": "conv", "proj": "conv", "maxp": "pool", "avg": "pool"}
 
@@ -218,7 +219,11 @@ def test_average_pooling_shares_the_gradient_equally(model, image, records):
     record = record_of(records, "avg")
     dx = avg_pool2d_backward_loops(f64(record.grad_output), f64(record.input), (3, 3), (2, 2), "same")
     cell = compute.pool_gradient_cell(model, image, LABEL, "avg", (0, 0, 5))
-    assert cell["pool"] == "mean" and cell["overlapping"] and cell["matches"] is None  # 3x3 windows, stride 2
+    assert cell["pool"] == "mean" and cell["overlapping"]  # 3x3 windows, stride 2
+    # Each cell of the window receives the shares of every window that reads it: their sum is the traced dL/dx.
+    inside_ = cell["patch_inside"]
+    np.testing.assert_allclose(cell["shared_sum"][inside_], cell["traced_dx"][inside_], rtol=1e-6, atol=1e-12)
+    assert cell["matches"] == bool(np.array_equal(cell["shared_sum"][inside_].astype(np.float32), cell["traced_dx"][inside_].astype(np.float32)))
     inside = cell["patch_inside"]
     assert np.allclose(cell["routed"][inside], cell["dy"] / inside.sum(), rtol=1e-6)
     # An input cell shared by overlapping windows sums their shares: held to the loop reference.
@@ -243,7 +248,6 @@ def test_backward_cells_refuse_what_they_cannot_show(model, image, function, cal
 
 @pytest.mark.parametrize("call, index, message", [
     ("flat", (0,), "'flat' is a Flatten: the page explains conv"),
-    ("block/inner_relu", (0, 0, 0), "'block/inner_relu' is a ReLU: the page explains conv"),
     ("out", (10,), r"output index \[10\] is outside 'out'"),
     ("add", (0, 0), r"output index \[0, 0\] is outside 'add'"),
 ])
@@ -270,6 +274,61 @@ def test_a_nested_models_layers_are_explained_and_edited_by_path(model, image, r
     assert "grad_output" not in entries["block/inner_conv"] and "grad_output" in entries["block"]  # forward only inside
     with pytest.raises(ValueError, match="'block' is a Sequential: the page explains"):
         compute.cell(model, image, "block", (0, 0, 0))
+
+
+def test_activation_layers_and_a_softmax_layer_are_explained():
+    """Dense(10) then Softmax(), the other common Keras ending: the softmax layer's panel gives the prediction;
+    a ReLU layer's cell is f(x) of the same cell of its input."""
+    import convscope
+    from convscope import layers
+
+    inputs = convscope.Input(shape=(28, 28, 1))
+    x = layers.ReLU(name="relu")(layers.Conv2D(4, 3, name="conv")(inputs))
+    logits = layers.Dense(10, name="logits")(layers.Flatten()(layers.Activation("tanh", name="tanh")(x)))
+    net = convscope.Model(inputs, layers.Softmax(name="probabilities")(logits))
+    image = (np.random.default_rng(0).random((28, 28)) * 255).round()
+    records = {r.call: r for r in net.trace(compute.as_input(image))}
+    relu = compute.cell(net, image, "relu", (3, 3, 1))
+    assert relu["x"] == float(records["conv"].output[0, 3, 3, 1]) and relu["output"] == max(relu["x"], 0.0)
+    assert relu["matches"] and relu["function"] == "relu"
+    assert compute.cell(net, image, "tanh", (2, 2, 0))["output"] == float(records["tanh"].output[0, 2, 2, 0])
+    probabilities = net.predict(compute.as_input(image), verbose=0)[0]
+    for unit in (0, 4, 9):
+        cell = compute.cell(net, image, "probabilities", (unit,))
+        assert cell["kind"] == "softmax" and cell["unit"] == unit
+        assert abs(cell["output"] - probabilities[unit]) <= 4 * EPS32 * probabilities[unit]
+        check_verdict(cell, cell["output"], probabilities[unit])
+    assert "softmax" not in compute.cell(net, image, "logits", (4,))  # the dense layer itself stops at z
+
+
+def test_receptive_fields_through_a_concatenation_along_rows():
+    """Concatenate on axis 1 stacks two maps: a cell of the lower part reads only the second input's rows."""
+    import convscope
+    from convscope import layers
+
+    inputs = convscope.Input(shape=(28, 28, 1))
+    a = layers.Conv2D(2, 3, name="a")(inputs)                 # 26 rows; row r reads input rows r..r+2
+    b = layers.Conv2D(2, (5, 3), strides=(2, 1), name="b")(inputs)  # 12 rows; row r reads input rows 2r..2r+4
+    net = convscope.Model(inputs, layers.Concatenate(axis=1, name="rows")([a, b]))
+    records = compute.calls(net)
+    field = receptive_field(records, "rows", 26 + 5, 3, (28, 28))
+    assert (field["top"], field["bottom"], field["left"], field["right"]) == (10, 14, 3, 5)
+    field = receptive_field(records, "rows", 4, 3, (28, 28))
+    assert (field["top"], field["bottom"], field["left"], field["right"]) == (4, 6, 3, 5)
+
+
+def test_a_label_the_model_does_not_have_is_refused():
+    import convscope
+    from convscope import layers
+
+    five = convscope.Sequential([convscope.Input(shape=(28, 28, 1)), layers.Conv2D(2, 3, name="conv"), layers.Flatten(),
+                                 layers.Dense(5, activation="softmax")])
+    image = np.zeros((28, 28))
+    with pytest.raises(ValueError, match="label 7 is not a class of this model: its output has 5 classes, 0-4"):
+        compute.analyze(five, image, 7)
+    with pytest.raises(ValueError, match="label 5 is not a class"):
+        compute.kernel_gradient_cell(five, image, 5, "conv", (0, 0, 0, 0))
+    assert compute.analyze(five, image, 4)["label"] == 4
 
 
 def test_mistakes_lists_exactly_the_misclassified(model):

@@ -80,7 +80,10 @@ def analyze():
     body = inputs.json_object(request)
     image = inputs.picture(body)
     label = inputs.label(body)
-    result = compute.analyze(model_for(body), image, label, backward=inputs.flag(body, "backward"))
+    try:
+        result = compute.analyze(model_for(body), image, label, backward=inputs.flag(body, "backward"))
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
     return jsonify(encode({"image": image, **result}))
 
 

@@ -19,41 +19,69 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..layers import AveragePooling2D, Conv2D, DepthwiseConv2D, MaxPooling2D
-from .geometry import window_cells, window_of
+from ..layers import Conv2D, DepthwiseConv2D
+from .forward_cells import POOL_KINDS
+from .geometry import window_cells, window_of, window_patch
 from .precision import at, rounding_bound, verdict
 
-KERNEL_LAYERS = (Conv2D, DepthwiseConv2D)
-POOL_LAYERS = (MaxPooling2D, AveragePooling2D)
 
-
-def kind(record) -> str | None:
-    """Which backward panels a call has: "conv" (kernel and input gradients), "pool" (routing), or None."""
-    layer_type = type(record.layer)
-    return "conv" if layer_type in KERNEL_LAYERS else "pool" if layer_type in POOL_LAYERS else None
-
-
-def _require(record, wanted: str):
-    if record.grad_preactivation is None:
-        raise ValueError("gradients need a label: trace the call with labels")
-    if kind(record) != wanted:
-        names = {"conv": "Conv2D or DepthwiseConv2D", "pool": "MaxPooling2D or AveragePooling2D"}[wanted]
-        raise ValueError(f"{record.call!r} is a {record.class_name}: this gradient is shown for {names} calls")
-
-
-def _filters_of(layer, kernel_channel: int, kernel_filter: int):
-    """(the input channel, the output channel) that kernel entry [.., kernel_channel, kernel_filter] joins."""
-    if type(layer) is DepthwiseConv2D:
-        return kernel_channel, kernel_channel * layer.depth_multiplier + kernel_filter
+def _conv_channels(layer, kernel_channel: int, kernel_filter: int):
+    """Conv2D (groups): kernel [.., c, f] joins input channel group(f)*per_group + c to output channel f."""
     kernel = layer.kernel.value
     group = kernel_filter // (kernel.shape[3] // layer.groups)
     return group * kernel.shape[2] + kernel_channel, kernel_filter
 
 
-def _check_kernel_index(layer, index):
-    shape = layer.kernel.value.shape
-    if len(index) != 4 or not all(0 <= i < n for i, n in zip(index, shape)):
-        raise ValueError(f"kernel index {list(index)} is outside {layer.name!r}'s kernel of shape {list(shape)}")
+def _conv_readers(layer, channel: int):
+    """The output channels that read input ``channel``, and the kernel's [.., local channel, those filters]."""
+    kernel = layer.kernel.value
+    group, local = divmod(channel, kernel.shape[2])
+    per_group = kernel.shape[3] // layer.groups
+    filters = list(range(group * per_group, (group + 1) * per_group))
+    return filters, kernel[:, :, local, filters]
+
+
+def _depthwise_channels(layer, kernel_channel: int, kernel_filter: int):
+    """DepthwiseConv2D: kernel [.., c, m] joins input channel c to output channel c*M + m."""
+    return kernel_channel, kernel_channel * layer.depth_multiplier + kernel_filter
+
+
+def _depthwise_readers(layer, channel: int):
+    multiplier = layer.depth_multiplier
+    return list(range(channel * multiplier, (channel + 1) * multiplier)), layer.kernel.value[:, :, channel, :]
+
+
+def _conv_words(shape) -> str:
+    return f"{shape[3]} filters of {shape[0]}×{shape[1]}×{shape[2]}"
+
+
+def _depthwise_words(shape) -> str:
+    return f"{shape[2]} input channels, {shape[3]} filter{'s' if shape[3] > 1 else ''} of {shape[0]}×{shape[1]} each"
+
+
+KERNEL_LAYERS = {Conv2D: (_conv_channels, _conv_readers, _conv_words),
+                 DepthwiseConv2D: (_depthwise_channels, _depthwise_readers, _depthwise_words)}
+"""The layers whose kernel and input gradients are explained, by exact type: (which input and output channel a
+kernel entry joins, which output channels read an input channel, the kernel in words)."""
+
+def kind(record) -> str | None:
+    """Which backward panels a call has: "conv" (kernel and input gradients), "pool" (routing), or None."""
+    layer_type = type(record.layer)
+    return "conv" if layer_type in KERNEL_LAYERS else "pool" if layer_type in POOL_KINDS else None
+
+
+def _require(record, wanted: str):
+    if kind(record) != wanted:
+        names = {"conv": "Conv2D or DepthwiseConv2D", "pool": "MaxPooling2D or AveragePooling2D"}[wanted]
+        raise ValueError(f"{record.call!r} is a {record.class_name}: this gradient is shown for {names} calls")
+    if record.grad_preactivation is None:
+        raise ValueError(f"{record.call!r} has no gradients here: a nested model's layers are traced forward only")
+
+
+def _check_input_index(record, index):
+    shape = record.input.shape[1:]
+    if len(index) != 3 or not all(0 <= v < n for v, n in zip(index, shape)):
+        raise ValueError(f"input index {list(index)} is outside {record.call!r}'s input of shape {list(shape)}")
 
 
 def _padded(x2d, window):
@@ -62,13 +90,21 @@ def _padded(x2d, window):
 
 
 def kernel_gradient(records, record, index) -> dict:
+    """dL/dK[i, j, c, f] of a conv call: the (Ho, Wo) input values the tap (i, j) multiplies (``seen``, taken
+    from the padded input channel, shape (H + pads, W + pads)), times dL/dz of filter f (Ho, Wo), summed; a
+    shared layer's other calls add their own sums. Beside it ``traced``, the layer's own dL/dK."""
     _require(record, "conv")
     layer = record.layer
-    _check_kernel_index(layer, index)
+    shape = layer.kernel.value.shape
+    if len(index) != 4 or not all(0 <= i < n for i, n in zip(index, shape)):
+        raise ValueError(f"kernel index {list(index)} is outside {layer.name!r}'s kernel of shape {list(shape)}")
     i, j, c, f = index
-    channel, out_channel = _filters_of(layer, c, f)
+    channel, out_channel = KERNEL_LAYERS[type(layer)][0](layer, c, f)
 
     def correlation(call):
+        if call.grad_preactivation is None:
+            raise ValueError(f"{layer.name!r} is also called as {call.call!r}, inside a nested model traced forward "
+                             "only: its share of dL/dK cannot be shown")
         window = window_of(layer, call.input.shape)
         (sh, sw), (dh, dw) = window["strides"], window["dilation"]
         g = call.grad_preactivation[0, :, :, out_channel]
@@ -78,7 +114,6 @@ def kernel_gradient(records, record, index) -> dict:
 
     window, padded, g, seen, products = correlation(record)
     dtype = record.output.dtype
-    # A shared layer's dL/dK sums over all its calls; the other calls' sums are shown as extra terms.
     others = [{"call": other.call, "sum": at(correlation(other)[4].sum(), dtype)}
               for other in records if other.layer is layer and other is not record]
     total = at(products.sum() + sum(o["sum"] for o in others), dtype)
@@ -90,28 +125,20 @@ def kernel_gradient(records, record, index) -> dict:
 
 
 def input_gradient(record, index) -> dict:
-    """dL/dx at one cell of a conv call's input (see the module's formula) or of a pooling call's input."""
+    """dL/dx[a, b, c] at a conv call's input (see the module's formula): the (kh, kw, F) window of the dilated,
+    padded dL/dz for the F filters that read channel c, times the kernel rotated by 180 degrees, summed; each
+    tap's ``status`` says whether it read a value, a zero the stride inserted, or padding. For a pooling call:
+    the shares of every window that reads the cell."""
     if kind(record) == "pool":
         return _pool_input_gradient(record, index)
     _require(record, "conv")
+    _check_input_index(record, index)
     layer = record.layer
-    x_shape = record.input.shape[1:]
-    if len(index) != 3 or not all(0 <= v < n for v, n in zip(index, x_shape)):
-        raise ValueError(f"input index {list(index)} is outside {record.call!r}'s input of shape {list(x_shape)}")
     a, b, c = index
     window = window_of(layer, record.input.shape)
     (kh, kw), (sh, sw), (dh, dw) = window["size"], window["strides"], window["dilation"]
     (top, _), (left, _) = window["pads"]
-    kernel = layer.kernel.value
-    if type(layer) is DepthwiseConv2D:
-        local, filters = 0, list(range(c * layer.depth_multiplier, (c + 1) * layer.depth_multiplier))
-        weights = kernel[:, :, c, :]
-    else:
-        per_group = kernel.shape[2]
-        group, local = divmod(c, per_group)
-        per_filter_group = kernel.shape[3] // layer.groups
-        filters = list(range(group * per_filter_group, (group + 1) * per_filter_group))
-        weights = kernel[:, :, local, filters]
+    filters, weights = KERNEL_LAYERS[type(layer)][1](layer, c)
     rotated = weights[::-1, ::-1, :]
     g = record.grad_preactivation[0][:, :, filters]
     values = np.zeros((kh, kw, len(filters)), dtype=g.dtype)
@@ -155,59 +182,84 @@ def _dilated(g, window, input_shape):
     return out
 
 
-def pool_gradient(record, index) -> dict:
-    """A pooling window (output cell ``index``) and where its dL/dy goes, beside the traced dL/dx there."""
-    _require(record, "pool")
-    row, col, channel = index
+def _route(record, row, col, channel):
+    """One pooling window's (kh, kw) input values, inside-mask, where its dL/dy goes (float64 shares) and, for
+    max pooling, the first maximum (row-major, as the layer's backward pass picks it among ties)."""
     window = window_of(record.layer, record.input.shape)
-    rows, cols = window_cells(window, row, col)
-    x = record.input[0, :, :, channel]
-    inside = ((rows >= 0) & (rows < x.shape[0]))[:, None] & ((cols >= 0) & (cols < x.shape[1]))[None, :]
-    values = np.where(inside, x[np.clip(rows, 0, x.shape[0] - 1)][:, np.clip(cols, 0, x.shape[1] - 1)], 0)
-    dtype = record.output.dtype
+    patch, inside = window_patch(record.input[0][:, :, channel : channel + 1], window, row, col)
+    values = patch[:, :, 0]
     dy = float(record.grad_output[0, row, col, channel])
     routed = np.zeros(values.shape, dtype=np.float64)
     argmax = None
-    if type(record.layer) is MaxPooling2D:
+    if POOL_KINDS[type(record.layer)] == "max":
         where = np.unravel_index(int(np.argmax(np.where(inside, values, -np.inf))), values.shape)
         argmax = [int(where[0]), int(where[1])]
         routed[where] = dy
     else:
+        dtype = record.output.dtype
         routed[inside] = at(np.asarray(dy, dtype) / np.asarray(inside.sum(), dtype), dtype)
+    return window, values, inside, dy, routed, argmax
+
+
+def _all_shares(record, channel):
+    """The (H, W) sum, over every window, of the share each input cell of ``channel`` receives."""
+    out_h, out_w = record.output.shape[1:3]
+    total = np.zeros(record.input.shape[1:3])
+    for row in range(out_h):
+        for col in range(out_w):
+            window, _, inside, _, routed, _ = _route(record, row, col, channel)
+            rows, cols = window_cells(window, row, col)
+            for i, r in enumerate(rows):
+                for j, q in enumerate(cols):
+                    if inside[i, j]:
+                        total[r, q] += routed[i, j]
+    return total
+
+
+def pool_gradient(record, index) -> dict:
+    """A pooling window (output cell ``index``) and where its dL/dy goes, beside the traced dL/dx there; where
+    windows overlap, a cell's dL/dx is the sum of the shares of every window that reads it (``shared_sum``)."""
+    _require(record, "pool")
+    row, col, channel = index
+    window, values, inside, dy, routed, argmax = _route(record, row, col, channel)
+    rows, cols = window_cells(window, row, col)
+    clipped_rows, clipped_cols = np.clip(rows, 0, record.input.shape[1] - 1), np.clip(cols, 0, record.input.shape[2] - 1)
     dx = record.grad_input[0, :, :, channel]
-    traced = np.where(inside, dx[np.clip(rows, 0, x.shape[0] - 1)][:, np.clip(cols, 0, x.shape[1] - 1)], 0)
+    traced = np.where(inside, dx[np.ix_(clipped_rows, clipped_cols)], 0)
     (kh, kw), (sh, sw), (dh, dw) = window["size"], window["strides"], window["dilation"]
     overlapping = sh < dh * (kh - 1) + 1 or sw < dw * (kw - 1) + 1
-    # Without overlap, a cell hears from this window alone, so dL/dx there is exactly the routed share.
-    matches = bool(np.array_equal(routed[inside].astype(dtype), traced[inside].astype(dtype))) if not overlapping else None
-    return {"kind": "pool_gradient", "pool": "max" if argmax is not None else "mean", "index": list(index),
+    dtype = record.output.dtype
+    # A cell hears from every window that reads it: without overlap that is this window's share alone.
+    shared = (np.where(inside, _all_shares(record, channel)[np.ix_(clipped_rows, clipped_cols)], 0)
+              if overlapping else routed)
+    matches = bool(np.array_equal(shared[inside].astype(dtype), traced[inside].astype(dtype)))
+    return {"kind": "pool_gradient", "pool": POOL_KINDS[type(record.layer)], "index": list(index),
             "window": window, "rows": rows.tolist(), "cols": cols.tolist(), "patch": values, "patch_inside": inside,
-            "argmax": argmax, "count": int(inside.sum()), "dy": dy, "routed": routed, "traced_dx": traced,
-            "overlapping": overlapping, "matches": matches, "dtype": str(dtype)}
+            "argmax": argmax, "count": int(inside.sum()), "dy": dy, "routed": routed, "shared_sum": shared,
+            "traced_dx": traced, "overlapping": overlapping, "matches": matches, "dtype": str(dtype)}
 
 
 def _pool_input_gradient(record, index) -> dict:
     """dL/dx at one input cell of a pooling call: the sum of the shares of every window that reads it."""
-    if record.grad_input is None:
-        raise ValueError("gradients need a label: trace the call with labels")
-    x_shape = record.input.shape[1:]
-    if len(index) != 3 or not all(0 <= v < n for v, n in zip(index, x_shape)):
-        raise ValueError(f"input index {list(index)} is outside {record.call!r}'s input of shape {list(x_shape)}")
+    _require(record, "pool")
+    _check_input_index(record, index)
     a, b, c = index
     out_h, out_w = record.output.shape[1:3]
     shares = []
     for row in range(out_h):
         for col in range(out_w):
-            routing = pool_gradient(record, (row, col, c))
-            for i, r in enumerate(routing["rows"]):
-                for j, q in enumerate(routing["cols"]):
-                    if r == a and q == b and routing["patch_inside"][i, j] and routing["routed"][i, j] != 0:
-                        shares.append({"window": [row, col], "share": float(routing["routed"][i, j])})
+            window, _, inside, _, routed, _ = _route(record, row, col, c)
+            rows, cols = window_cells(window, row, col)
+            for i, r in enumerate(rows):
+                for j, q in enumerate(cols):
+                    if r == a and q == b and inside[i, j] and routed[i, j] != 0:
+                        shares.append({"window": [row, col], "share": float(routed[i, j])})
     dtype = record.output.dtype
-    total = at(sum(s["share"] for s in shares), dtype)
+    values = np.array([s["share"] for s in shares])
+    total = at(values.sum(), dtype)
     traced = float(record.grad_input[0, a, b, c])
     return {"kind": "pool_input_gradient", "index": list(index), "shares": shares, "sum": total, "traced": traced,
-            "dtype": str(dtype), **_check(total, traced, dtype)}
+            "dtype": str(dtype), "bound": rounding_bound(values, dtype), **_check(total, traced, dtype)}
 
 
 def _check(total, traced, dtype) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 import numpy as np
 
@@ -116,8 +117,9 @@ def edited_copy(model, edits):
                            for i, n in zip(index, kernel.shape))):
             raise ValueError(f"edit: index must be 4 integers inside the kernel's shape {list(kernel.shape)}")
         value = edit["value"]
-        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value)
-                or abs(value) > MAX_EDIT_MAGNITUDE):
+        # The size test comes first: math.isfinite of a 100-digit JSON integer is fine, numpy's overflows.
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > MAX_EDIT_MAGNITUDE
+                or not math.isfinite(value)):
             raise ValueError(f"edit: value must be a finite number between -{MAX_EDIT_MAGNITUDE:g} and "
                              f"{MAX_EDIT_MAGNITUDE:g}")
         kernel[tuple(index)] = value
@@ -125,7 +127,11 @@ def edited_copy(model, edits):
 
 
 def target_of(model, x, label):
-    """The label the gradients are for: ``label`` if given, else the predicted class."""
+    """The label the gradients are for: ``label`` if given (ValueError unless the model has that class), else
+    the predicted class."""
+    classes = model.output_shape[-1]
+    if label is not None and not 0 <= label < classes:
+        raise ValueError(f"label {label} is not a class of this model: its output has {classes} classes, 0-{classes - 1}")
     return label if label is not None else int(np.argmax(model.predict(x, verbose=0)[0]))
 
 
@@ -185,7 +191,8 @@ def filters(model, prefix: str = "") -> list[dict]:
         if kernel is not None:
             bias = getattr(layer, "bias", None)
             out.append({"name": prefix + layer.name, "class_name": type(layer).__name__, "kernel": kernel,
-                        "bias": None if bias is None else bias.value})
+                        "bias": None if bias is None else bias.value,
+                        "what": backward_cells.KERNEL_LAYERS[type(layer)][2](kernel.shape)})
     return out
 
 

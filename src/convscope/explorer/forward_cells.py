@@ -14,6 +14,7 @@ dtype, as the layer does it. ``EXPLAINERS`` picks the explainer by the layer's e
     dense      z[k] = sum_i x[i] W[i, k] + b[k]; softmax p[k] = exp(z[k]) / sum_j exp(z[j])
     merge      y = x1 + x2 (Add), x1 - x2, x1 * x2, mean, max, min of the inputs at the same index
     concat     y[..., k] = the input whose channels hold k, at its own channel
+    activation y = f(x) for one cell (ReLU, tanh, ...); softmax along the last axis as for dense
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import (
-    Add, Average, AveragePooling2D, Concatenate, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Maximum,
-    MaxPooling2D, Minimum, Multiply, Subtract,
+    Activation, Add, Average, AveragePooling2D, Concatenate, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, LeakyReLU,
+    Maximum, MaxPooling2D, Minimum, Multiply, ReLU, Softmax, Subtract,
 )
 from .geometry import window_of, window_patch
 from .precision import at, rounding_bound
+
+POOL_KINDS = {MaxPooling2D: "max", AveragePooling2D: "mean"}
 
 TOP_TERMS = 12
 """How many of a dense unit's products are listed one by one (the largest in size); the rest are summed."""
@@ -103,7 +106,7 @@ def transpose(record, index, dtype) -> dict:
 
 def pooling(record, index, dtype) -> dict:
     row, col, channel = index
-    kind = "max" if type(record.layer) is MaxPooling2D else "mean"
+    kind = POOL_KINDS[type(record.layer)]
     window = window_of(record.layer, record.input.shape)
     patch, inside = window_patch(record.input[0][:, :, channel : channel + 1], window, row, col)
     values = patch[:, :, 0]
@@ -115,7 +118,8 @@ def pooling(record, index, dtype) -> dict:
     else:
         real = values[inside]  # padded cells never count in pooling
         output, argmax = at(real.astype(np.float64).sum() / real.size, dtype), None
-    return {"kind": kind, "window": window, "patch": values, "patch_inside": inside, "argmax": argmax,
+    bound = 0.0 if kind == "max" else rounding_bound(values[inside], dtype)  # a max is exact; a mean is a sum
+    return {"kind": kind, "window": window, "patch": values, "patch_inside": inside, "argmax": argmax, "bound": bound,
             "count": int(inside.sum()), "input_map": record.input[0][:, :, channel : channel + 1],
             "output_map": record.output[0, :, :, channel], "output": output}
 
@@ -149,6 +153,19 @@ def softmax(z, traced, dtype) -> dict:
     total = exps.sum()
     return {"z": [float(v) for v in z], "shift": shift, "exp": [at(e, dtype) for e in exps], "total": at(total, dtype),
             "p": [at(e / total, dtype) for e in exps], "traced_p": [float(p) for p in traced]}
+
+
+def elementwise(record, index, dtype) -> dict:
+    """An activation layer's value: y = f(x) of the same cell of its input; for softmax (last axis), the values
+    along that axis at this position through exp, their sum, and the division."""
+    f = record.layer.activation
+    if f.name == "softmax":
+        position = (0, *index[:-1])
+        lines = softmax(record.input[position], record.output[position], dtype)
+        return {"kind": "softmax", "function": f.name, "unit": int(index[-1]), "softmax": lines,
+                "output": lines["p"][index[-1]]}
+    x = float(record.input[(0, *index)])
+    return {"kind": "activation", "function": f.name, "x": x, "output": _activated(record.layer, x, dtype)}
 
 
 MERGE_SYMBOLS = {Add: "+", Subtract: "−", Multiply: "×", Average: "mean", Maximum: "max", Minimum: "min"}
@@ -193,7 +210,7 @@ def concatenate(record, index, dtype) -> dict:
 EXPLAINERS = {
     Conv2D: conv, DepthwiseConv2D: depthwise, Conv2DTranspose: transpose, MaxPooling2D: pooling,
     AveragePooling2D: pooling, Dense: dense, Concatenate: concatenate,
-    **{cls: merge for cls in MERGE_SYMBOLS},
+    **{cls: merge for cls in MERGE_SYMBOLS}, **{cls: elementwise for cls in (Activation, ReLU, LeakyReLU, Softmax)},
 }
 """The layers whose single output values the page explains, by exact type."""
 
@@ -201,4 +218,8 @@ EXPLAINERS = {
 def explains(record) -> bool:
     """Whether ``EXPLAINERS`` has this call's layer type, on an input it explains (dense: a vector)."""
     explainer = EXPLAINERS.get(type(record.layer))
-    return explainer is not None and (explainer is not dense or record.input.ndim == 2)
+    if explainer is dense:
+        return record.input.ndim == 2  # z = W x + b for one unit of a vector
+    if explainer is elementwise:
+        return record.layer.activation.name != "softmax_along_axis"  # softmax over other axes: not shown
+    return explainer is not None

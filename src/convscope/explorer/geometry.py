@@ -98,16 +98,38 @@ def _same_cells(layer, record, rect):
     return rect
 
 
+def _through_concatenate(layer, record, rect):
+    """Joined along the channels, every input holds the same cells; along rows or columns, each input holds
+    its own stretch: the rectangle's part inside it, shifted to its own coordinates (None: none of it)."""
+    axis = layer.axis % record.output.ndim
+    if axis not in (1, 2):
+        return rect
+    low, high = (0, 1) if axis == 1 else (2, 3)
+    parts, offset = [], 0
+    for x in record.input:
+        size = x.shape[axis]
+        start, stop = max(rect[low], offset), min(rect[high], offset + size - 1)
+        if start > stop:
+            parts.append(None)
+        else:
+            part = list(rect)
+            part[low], part[high] = start - offset, stop - offset
+            parts.append(tuple(part))
+        offset += size
+    return parts
+
+
 FIELD_RULES = {
     **{cls: _through_window for cls in (Conv2D, DepthwiseConv2D, SeparableConv2D, MaxPooling2D, AveragePooling2D)},
     Conv2DTranspose: _through_transpose, UpSampling2D: _through_upsampling,
     ZeroPadding2D: _shifted("padding", -1), Cropping2D: _shifted("cropping", 1),
     **{cls: _same_cells for cls in (Activation, ReLU, LeakyReLU, Softmax, BatchNormalization, LayerNormalization,
-                                     Dropout, Rescaling, Add, Subtract, Multiply, Average, Maximum, Minimum,
-                                     Concatenate)},
+                                     Dropout, Rescaling, Add, Subtract, Multiply, Average, Maximum, Minimum)},
+    Concatenate: _through_concatenate,
 }
-"""How each layer maps a rectangle of its output to the rectangle of its input(s) it reads, by exact type.
-Element-wise and merging layers read the same cells; a layer missing here reads its whole input."""
+"""How each layer maps a rectangle of its output to the rectangle of its input(s) it reads, by exact type: one
+rectangle for every input, or a list with one per input (None: that input is not read). Element-wise and
+merging layers read the same cells; a layer missing here reads its whole input."""
 
 
 def receptive_field(records, call: str, row: int, col: int, input_hw) -> dict:
@@ -132,7 +154,9 @@ def receptive_field(records, call: str, row: int, col: int, input_hw) -> dict:
                 seen[name, rect] = [(0, height - 1, 0, width - 1)]
             else:
                 inner = rule(record.layer, record, rect)
-                seen[name, rect] = [r for inbound in record.inbound for r in back(inbound, inner)]
+                parts = inner if isinstance(inner, list) else [inner] * len(record.inbound)
+                seen[name, rect] = [r for inbound, part in zip(record.inbound, parts) if part is not None
+                                    for r in back(inbound, part)]
         return seen[name, rect]
 
     rects = back(call, (row, row, col, col))

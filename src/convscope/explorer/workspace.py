@@ -25,6 +25,9 @@ class Workspace:
         if self.model.input_shape is None or tuple(self.model.input_shape[1:]) != (28, 28, 1):
             raise ValueError(f"the explorer shows models of 28x28x1 digits; {self.model_file!r} takes "
                              f"{self.model.input_shape}")
+        if isinstance(self.model.output_shape, list):
+            raise ValueError(f"the explorer shows models with one output (class probabilities); {self.model_file!r} "
+                             f"has {len(self.model.output_shape)}")
         self.calls = describe(copy.deepcopy(self.model))
         self.dtype = str(self.model.parameters[0].value.dtype) if self.model.parameters else backend.floatx()
         self.dataset, self.x_test, self.y_test = load_test_set(dataset, announce)

@@ -38,17 +38,30 @@ function goToLayer(call) {
 
 async function showTestImage(index) {
   const count = state.info.test_count;
-  index = ((Number(index) % count) + count) % count;
+  index = ((Math.trunc(Number(index) || 0) % count) + count) % count;
   $("image-index").value = index;
-  const image = await api(`/api/test-image/${index}`);
+  let image;
+  try {
+    image = await api(`/api/test-image/${index}`);
+  } catch (e) {
+    setStatus(e.message, true);
+    return;
+  }
   state.source = {kind: "test", index, label: image.label};
   state.pixels = image.pixels;
   clearDrawing();
-  await analyze();
+  await requestAnalysis();
 }
 
 async function loadMistakes() {
-  if (!state.mistakes) state.mistakes = await api("/api/mistakes");
+  if (!state.mistakes) {
+    try {
+      state.mistakes = await api("/api/mistakes");
+    } catch (e) {
+      setStatus(e.message, true);
+      return null;
+    }
+  }
   const m = state.mistakes;
   $("mistake-count").textContent = `${m.indices.length} of ${m.of} test images misclassified`;
   return m;
@@ -56,6 +69,7 @@ async function loadMistakes() {
 
 async function nextMistake(step) {
   const m = await loadMistakes();
+  if (!m) return;
   if (!m.indices.length) { setStatus("the model classifies every test image correctly"); return; }
   const current = state.source?.kind === "test" ? state.source.index : -1;
   const later = step > 0 ? m.indices.find((k) => k > current) : [...m.indices].reverse().find((k) => k < current);
@@ -174,7 +188,7 @@ async function uploadFile(file) {
   state.source = {kind: "upload", name: file.name};
   state.pixels = payload.image;
   clearDrawing();
-  await analyze();
+  await requestAnalysis();
 }
 
 // The 28x28 input on `canvas` (any multiple of 28 wide), with the selected value's receptive field outlined.
@@ -219,29 +233,24 @@ function effectiveLabel() {
 const queue = {waiting: null, running: null};
 
 // Ask for an analysis of `input` (a body, or a function making one when its turn comes, so a drawing is read
-// once, when it is sent). While one request is in flight, a newer input replaces the one waiting.
-function requestAnalysis(input = null) {
-  queue.waiting = {input};
+// once, when it is sent; default: the pixels shown now). While one request is in flight, a newer input
+// replaces the one waiting. An answer is shown only if the input it answers is still the page's input.
+function requestAnalysis(input = {pixels: state.pixels.flat()}) {
+  queue.waiting = {input, source: state.source};
   if (!queue.running) queue.running = pump().finally(() => { queue.running = null; });
   return queue.running;
 }
 
 async function pump() {
   while (queue.waiting) {
-    const {input} = queue.waiting;
+    const {input, source} = queue.waiting;
     queue.waiting = null;
-    const made = typeof input === "function" ? input() : input;
-    await runAnalysis(made);
+    await runAnalysis(typeof input === "function" ? input() : input, source);
   }
 }
 
-function analyze(input = null) {
-  return requestAnalysis(input);
-}
-
-async function runAnalysis(input) {
-  const body = {...(input || {pixels: state.pixels.flat()}), edits: state.edits, label: effectiveLabel(),
-    backward: state.mode === "backward"};
+async function runAnalysis(input, source) {
+  const body = {...input, edits: state.edits, label: effectiveLabel(), backward: state.mode === "backward"};
   let result;
   try {
     result = await api("/api/analyze", body);
@@ -249,6 +258,7 @@ async function runAnalysis(input) {
     setStatus(e.message, true);
     return;
   }
+  if (source !== state.source) return;  // the learner has moved on to another picture: its answer is on the way
   state.pixels = result.image;
   state.analysis = result;
   renderPrediction();
@@ -318,11 +328,9 @@ function renderFilters() {
     root.replaceChildren();
     for (const layer of state.filters.layers) {
       const kernel = tensor(layer.kernel);
-      const [kh, kw, cin, cout] = kernel.shape;
+      const cin = kernel.shape[2];
       const weightScale = scaleFor(kernel.data, true);
-      const what = layer.class_name === "DepthwiseConv2D" ? `${cin} input channels × ${cout} filters each`
-        : `${cout} filters of ${kh}×${kw}×${cin}`;
-      root.append(el("div", {class: "card", dataset: {layer: layer.name}}, el("h3", {}, `${layer.name}: ${what}`),
+        root.append(el("div", {class: "card", dataset: {layer: layer.name}}, el("h3", {}, `${layer.name}: ${layer.what}`),
         el("p", {class: "note"}, cin === 1 ? "One tile per filter, in rows of 8." : "One row per filter, one column per input channel."),
         el("div", {class: "row"}, el("div", {}, legend(weightScale, "weight"), kernelMosaic(kernel, weightScale, zoomOf(kernel)).canvas),
           el("div", {class: "kernel-gradient"}))));
@@ -361,7 +369,7 @@ async function applyEdits() {
   if (!n) state.frozenScales = null;
   $("rescale").hidden = !state.frozenScales;
   await loadFilters();
-  await analyze();
+  await requestAnalysis();
 }
 
 // ------------------------------------------------------------------ a run folder: curves and filters by epoch
@@ -440,10 +448,11 @@ async function showEpoch(epoch, layerName) {
 function setUpControls() {
   const labels = $("gradient-label");
   labels.add(new Option("the test image's label, else the prediction", ""));
-  for (let k = 0; k < 10; k++) labels.add(new Option(String(k), String(k)));
-  labels.addEventListener("change", () => { state.gradientLabel = labels.value === "" ? null : Number(labels.value); analyze(); });
+  const classes = state.info.layers[state.info.layers.length - 1].output_shape[0];
+  for (let k = 0; k < classes; k++) labels.add(new Option(String(k), String(k)));
+  labels.addEventListener("change", () => { state.gradientLabel = labels.value === "" ? null : Number(labels.value); requestAnalysis(); });
   for (const radio of document.querySelectorAll("input[name='mode']")) {
-    radio.addEventListener("change", () => { state.mode = radio.value; closePanel(); analyze(); });
+    radio.addEventListener("change", () => { state.mode = radio.value; closePanel(false); requestAnalysis(); });
   }
   $("scale-mode").addEventListener("change", (e) => { state.scaleMode = e.target.value; state.frozenScales = null;
     $("rescale").hidden = true; renderMaps(); });

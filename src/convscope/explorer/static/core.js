@@ -15,7 +15,11 @@ const state = {
   analysis: null,      // /api/analyze
   filters: null,       // /api/filters
   filtersVersion: 0,   // counts /api/filters answers: the weight mosaics are redrawn once per answer
-  selected: null,      // {route, body}: the value whose arithmetic the panel shows
+  selected: null,      // {route, body, kind}: the value whose arithmetic the panel shows
+  cell: null,          // the server's answer for it
+  panelOrigin: null,   // the map the panel was opened from: Escape gives it the focus back
+  chosen: null,        // {key, k}: the input channel or filter picked in the panel, for that value
+  graph: null,         // drawGraph's handle: select(call)
   drawing: false,      // the pen is down: redraw only the prediction and the maps
   mistakes: null,      // /api/mistakes
 };

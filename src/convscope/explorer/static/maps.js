@@ -312,7 +312,7 @@ function repaintMosaic(built, block, scale, note) {
   }
   const mosaic = kernelMosaic(block.t, scale, zoom);
   const canvas = mosaic.canvas;
-  Object.assign(canvas.dataset, {layer: built.layer.call, kind: "kernel_gradient", zoom});
+  Object.assign(canvas.dataset, {layer: built.layer.call, kind: "kernel_gradient", zoom, kh, kw});
   built.grid.replaceChildren(el("figure", {class: "sheet"}, canvas));
   built.canvas = canvas;
   const {th, tw} = mosaic.geometry;

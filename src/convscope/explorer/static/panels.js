@@ -12,10 +12,10 @@ async function openPanel(route, body, origin = null, kind = null) {
   state.selected = {route, body, kind};
   state.panelOrigin = origin;
   markSelection();
-  await refreshPanel();
+  await refreshPanel(true);
 }
 
-async function refreshPanel() {
+async function refreshPanel(focus = false) {
   const s = state.selected;
   if (!s) return;
   let result;
@@ -28,18 +28,20 @@ async function refreshPanel() {
   if (state.selected !== s) return;  // another value was chosen meanwhile
   state.cell = result;
   renderInput();
-  renderPanel(result);
+  renderPanel(result, focus);
 }
 
-function closePanel() {
+// Close the panel; focus goes back to the map it was opened from (unless that map is about to be rebuilt).
+function closePanel(returnFocus = true) {
   state.selected = null;
   state.cell = null;
   stopStepper();
   $("cell-panel").classList.remove("open");
+  document.body.classList.remove("sheet-open");
   $("cell-body").replaceChildren(el("p", {class: "note"}, "Click a cell of a map, or focus a map and press Enter."));
   markSelection();
   renderInput();
-  if (state.panelOrigin && document.contains(state.panelOrigin)) state.panelOrigin.focus();
+  if (returnFocus && state.panelOrigin && document.contains(state.panelOrigin)) state.panelOrigin.focus();
 }
 
 const RENDERERS = {
@@ -48,13 +50,29 @@ const RENDERERS = {
   input_gradient: renderInputGradient, pool_gradient: renderPoolGradient, pool_input_gradient: renderPoolInputGradient,
 };
 
-function renderPanel(cell) {
+// Draw the panel for `cell`. Opened by the learner (`focus`), the focus moves to its first line, so a screen
+// reader reads it and, on a phone, nobody is left on a map under the sheet (Escape goes back to the map);
+// redrawn under the learner's hands (an edit, a channel chosen), the focus stays on the same control.
+function renderPanel(cell, focus = false) {
   stopStepper();
   const body = $("cell-body");
+  const active = document.activeElement;
+  const key = active && body.contains(active)
+    ? (active.id ? `#${CSS.escape(active.id)}` : active.dataset.index ? `input[data-index="${active.dataset.index}"]` : null)
+    : null;
   body.replaceChildren();
   $("cell-panel").classList.add("open");
+  document.body.classList.add("sheet-open");
   RENDERERS[cell.kind](body, cell);
   $("cell-panel").setAttribute("aria-label", `Arithmetic of ${cell.layer}`);
+  const again = key && body.querySelector(key);
+  if (again) {
+    again.focus();
+  } else if (focus) {
+    const first = body.querySelector("p");
+    first.tabIndex = -1;
+    first.focus({preventScroll: window.matchMedia("(min-width: 901px)").matches});
+  }
 }
 
 // ------------------------------------------------------------------ small builders
@@ -223,7 +241,8 @@ function renderConv(body, cell) {
 function renderTranspose(body, cell) {
   heading(body, `${cell.layer} (${cell.class_name}), row ${cell.row}, col ${cell.col}, channel ${cell.channel}`,
     `A transposed conv scatters: every input cell (i, j) adds a copy of the kernel, scaled by its value, onto the output `
-    + `at (i·${cell.window.strides[0]} + a − pad, j·${cell.window.strides[1]} + b − pad). This output cell gathers the `
+    + `at (i·${cell.window.strides[0]} + a·${cell.window.dilation[0]} − pad, j·${cell.window.strides[1]} + `
+    + `b·${cell.window.dilation[1]} − pad). This output cell gathers the `
     + "taps (a, b) that land on it; a tap whose source would fall between input cells (stride) or outside adds nothing.");
   receptiveField(body, cell);
   const sources = cell.sources;  // [kh][kw][2] as nested lists
@@ -301,6 +320,11 @@ function renderDense(body, cell) {
     verdictLine(equation, cell, cell.traced_output, "cell-traced", "cell-match", "model's forward pass (trace)", "the forward pass");
     return;
   }
+  softmaxLines(body, cell, unit);
+}
+
+// p_k = exp(z_k) / sum_j exp(z_j) for every unit, the chosen unit's line, and the check against the model.
+function softmaxLines(body, cell, unit) {
   const sm = cell.softmax;
   const shifted = sm.shift ? ` − ${num(sm.shift)}` : "";
   body.append(el("p", {}, el("b", {}, "Softmax"), el("br"), el("span", {class: "note"},
@@ -325,6 +349,26 @@ function renderDense(body, cell) {
     "the prediction");
 }
 
+function renderSoftmaxLayer(body, cell) {
+  const unit = cell.unit;
+  const last = state.info.layers[state.info.layers.length - 1].call === cell.layer;
+  heading(body, `${cell.layer} (${cell.class_name}), entry ${unit}${last ? ` (digit ${unit})` : ""}`,
+    "A softmax layer has no weights: it turns the values it receives (the previous layer's z) into probabilities.");
+  softmaxLines(body, cell, unit);
+}
+
+function renderActivation(body, cell) {
+  const where = cell.index.length === 3 ? `row ${cell.index[0]}, col ${cell.index[1]}, channel ${cell.index[2]}` : `entry ${cell.index[0]}`;
+  heading(body, `${cell.layer} (${cell.class_name}), ${where}`,
+    `An activation layer applies ${cell.function} to every element of its input on its own: the same cell in, `
+    + "the same cell out; no weights, nothing shared between cells.");
+  const equation = el("div", {class: "equation"});
+  body.append(equation);
+  line(equation, `x (from ${cell.inbound.join(", ")}) =`, "activation-x", cell.x);
+  line(equation, `${cell.function}(x) =`, "cell-output", cell.output);
+  verdictLine(equation, cell, cell.traced_output, "cell-traced", "cell-match", "model's forward pass (trace)", "the forward pass");
+}
+
 function renderMerge(body, cell) {
   const where = cell.index.length === 3 ? `row ${cell.index[0]}, col ${cell.index[1]}, channel ${cell.index[2]}` : `entry ${cell.index[0]}`;
   heading(body, `${cell.layer} (${cell.class_name}), ${where}`,
@@ -345,8 +389,7 @@ function renderMerge(body, cell) {
 }
 
 function renderConcatenate(body, cell) {
-  const channel = cell.index[cell.axis - 1];
-  heading(body, `${cell.layer} (Concatenate), ${cell.index.length === 3 ? `row ${cell.index[0]}, col ${cell.index[1]}, ` : ""}channel ${channel}`,
+  heading(body, `${cell.layer} (Concatenate), index [${cell.index.join(", ")}]`,
     `Concatenate stacks its inputs along axis ${cell.axis}: ${cell.inputs.map((n, k) => `${n} (${cell.sizes[k]})`).join(" then ")}. `
     + "Nothing is computed: each output number is a copy of one input number.");
   body.append(el("p", {id: "concat-source"}, `This number is ${cell.source}[${cell.source_index.join(", ")}].`));
