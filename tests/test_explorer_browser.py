@@ -153,6 +153,7 @@ def test_a_conv_cell_shows_its_arithmetic_and_slides_its_window(page, server, si
         check_claim(page, "cell-match", shown(page, "cell-output"), shown(page, "cell-traced"))
     # conv2d_1 at (4, 6) sees input rows 8-15, cols 12-19 (two 3x3 convs and a 2x2 pooling between them).
     assert "rows 8-15, cols 12-19" in page.inner_text("#cell-body")
+    screenshot(page, tmp_path, f"explorer_cell_{size}.png")
     # The sliding window starts at the clicked cell; stepping walks the output row by row.
     assert "position 51 of 121: output (4, 6)" in page.inner_text(".step-text")
     page.click("#slide-start")
@@ -163,7 +164,8 @@ def test_a_conv_cell_shows_its_arithmetic_and_slides_its_window(page, server, si
     value = float(step.split("= ")[1].split(" ")[0])
     assert np.float32(value) == record(records, "conv2d_1").preactivation[0, 0, 3, 21]
     assert no_horizontal_scroll(page)
-    screenshot(page, tmp_path, f"explorer_cell_{size}.png")
+    page.locator(".slide-card").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"explorer_slide_{size}.png")
 
 
 def backward(page):
@@ -353,10 +355,11 @@ def test_pictures_a_learner_brings(page, server, size, tmp_path):
     # A blank picture is answered, and flagged.
     upload(page, tmp_path, "blank.png", png(np.zeros((28, 28, 4), np.uint8), "RGBA"))
     assert page.is_visible("#blank-flag") and "blank or nearly so (0 ink pixels" in page.inner_text("#blank-flag")
+    page.locator("#blank-flag").scroll_into_view_if_needed()
+    screenshot(page, tmp_path, f"explorer_blank_{size}.png")
     # A file that is no picture is reported, and the page carries on.
     answer = upload(page, tmp_path, "junk.png", b"this is not a picture", route="upload")
     assert answer.status == 400 and "cannot read the upload" in page.inner_text("#status")
-    screenshot(page, tmp_path, f"explorer_blank_{size}.png")
 
 
 def test_mistakes_are_marked_and_stepped_through(page, server, size, tmp_path):

@@ -157,7 +157,7 @@ function setUpDrawing() {
     e.preventDefault();
     showPen();
   });
-  canvas.addEventListener("focus", showPen);
+  canvas.addEventListener("focus", () => { if (canvas.matches(":focus-visible")) showPen(); });  // keyboard only
   canvas.addEventListener("blur", () => { $("pen").hidden = true; if (pen.down) { pen.down = false; endDrawing(); } });
   $("clear-drawing").addEventListener("click", () => { clearDrawing(); state.source = {kind: "drawing"}; endDrawing(); });
 }

@@ -155,14 +155,14 @@ function colourMap(stops, lo, hi) {
 
 // Fill an h x w region of `image` (an ImageData) at (x0, y0) with value(r, c) (null: a gap), each cell a
 // zoom x zoom square.
-function fillCells(image, x0, y0, h, w, zoom, value, colour) {
+function fillCells(image, x0, y0, h, w, zoom, value, colour, gap = GAP) {
   const {data, width} = image;
   const lut = colour.lut;
   for (let r = 0; r < h; r++) {
     for (let c = 0; c < w; c++) {
       const v = value(r, c);
       let red, green, blue;
-      if (v === null) { [red, green, blue] = GAP; } else if (lut) {
+      if (v === null) { [red, green, blue] = gap; } else if (lut) {
         const k = 3 * colour.slot(v); red = lut[k]; green = lut[k + 1]; blue = lut[k + 2];
       } else { [red, green, blue] = colour(v); }
       for (let dy = 0; dy < zoom; dy++) {
@@ -175,12 +175,12 @@ function fillCells(image, x0, y0, h, w, zoom, value, colour) {
 
 // Paint an h x w grid (value(r, c), or null for a gap) into canvas pixels, shown `zoom` times wider (the height
 // follows from the canvas's own aspect, so CSS may shrink it to fit a narrow screen).
-function paint(canvas, h, w, zoom, value, colour) {
+function paint(canvas, h, w, zoom, value, colour, gap = GAP) {
   if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
   canvas.style.width = `${w * zoom}px`;
   const ctx = canvas.getContext("2d");
   const image = ctx.createImageData(w, h);
-  fillCells(image, 0, 0, h, w, 1, value, colour);
+  fillCells(image, 0, 0, h, w, 1, value, colour, gap);
   ctx.putImageData(image, 0, 0);
 }
 
@@ -193,11 +193,13 @@ function legend(scale, label, note = "") {
     scale.signed ? " (white = 0)" : "", note);
 }
 
-// A small picture of an h x w map (values at (r, c) of `data` with `channels` per cell), with marks:
-// [{r, c, h, w, colour}] rectangles in cell units. Returns the canvas (drawn at `zoom` screen pixels per cell).
-function mapPicture(h, w, zoom, value, scale, marks = []) {
+const NOT_YET = [236, 238, 240];  // a cell a sliding window has not reached
+
+// A small picture of an h x w map (value(r, c), null for a gap shown as `gap`), with marks: [{r, c, h, w,
+// colour}] rectangles in cell units. Returns the canvas (drawn at `zoom` screen pixels per cell).
+function mapPicture(h, w, zoom, value, scale, marks = [], gap = GAP) {
   const small = el("canvas");
-  paint(small, h, w, 1, value, scale.colour);
+  paint(small, h, w, 1, value, scale.colour, gap);
   const canvas = el("canvas", {class: "picture"});
   const k = Math.max(2, zoom);
   canvas.width = w * k; canvas.height = h * k;

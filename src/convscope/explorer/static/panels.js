@@ -193,7 +193,7 @@ function slidingWindow(body, cell, inputMap, channel, outputMap, labelOut) {
     const filled = (rr, cc) => (rr * Wo + cc <= k ? outputMap.data[rr * Wo + cc] : null);
     holder.replaceChildren(
       titled("input, window outlined", mapPicture(Hp, Wp, zoomIn, inValue, inScale, [mark])),
-      titled(`${labelOut}, filled so far`, mapPicture(Ho, Wo, zoomOut, filled, outScale, [{r, c}])),
+      titled(`${labelOut}, filled so far`, mapPicture(Ho, Wo, zoomOut, filled, outScale, [{r, c}], NOT_YET)),
     );
     text.textContent = `position ${k + 1} of ${Ho * Wo}: output (${r}, ${c}) = ${num(outputMap.data[k])}`
       + (k === target ? " — the value explained above" : "");
@@ -431,7 +431,7 @@ function renderKernelGradient(body, cell) {
         inScale, [{r: sh * r + dh * i, c: sw * q + dw * j}])),
       titled(`dL/dz, filter ${cell.output_channel}`, mapPicture(Ho, Wo, zoomOut, (y, x) => g.data[y * Wo + x], gScale, [{r, c: q}])),
       titled("products so far", mapPicture(Ho, Wo, zoomOut, (y, x) => (y * Wo + x <= k ? products.data[y * Wo + x] : null),
-        pScale, [{r, c: q}])),
+        pScale, [{r, c: q}], NOT_YET)),
     );
     text.textContent = `position (${r}, ${q}): x = ${num(seen.data[k])}, dL/dz = ${num(g.data[k])}, product `
       + `${num(products.data[k])}; running sum ${num(running[k])}`;
