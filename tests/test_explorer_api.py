@@ -9,6 +9,7 @@ import http.client
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -279,17 +280,26 @@ def test_same_origin_posts_are_served(server, test_set):
         assert status == 200
 
 
-def test_a_non_local_host_is_accepted_only_when_served_there(run_dir):
+def test_a_non_local_host_answers_only_to_the_names_it_allows(run_dir):
+    """Issue 16: a wildcard or LAN bind no longer answers any Host (DNS rebinding): it must name its Host values,
+    and it keeps the Origin check."""
     workspace = Workspace(run_dir, "mnist-sample", announce=lambda message: None)
-    lan = create_app(workspace, host="192.168.7.7")
-    lan.config["EXPLORER_PORT"] = 8050
-    client = lan.test_client()
-    assert client.get("/api/model", headers={"Host": "192.168.7.7:8050"}).status_code == 200
-    assert client.get("/api/model", headers={"Host": "localhost:8050"}).status_code == 200
-    assert client.get("/api/model", headers={"Host": "evil.example:8050"}).status_code == 403
-    anywhere = create_app(workspace, host="0.0.0.0")
+    for host in ("0.0.0.0", "192.168.7.7", "::"):
+        with pytest.raises(ValueError, match=f"--host {re.escape(host)} serves beyond this machine: name the Host values"):
+            create_app(workspace, host=host)
+    with pytest.raises(ValueError, match="expected a host name or address without a port"):
+        create_app(workspace, host="0.0.0.0", allow_hosts=["my-box.lan:8050"])
+    anywhere = create_app(workspace, host="0.0.0.0", allow_hosts=["my-box.lan", "192.168.7.7"])
     anywhere.config["EXPLORER_PORT"] = 8050
-    assert anywhere.test_client().get("/api/model", headers={"Host": "my-box.lan:8050"}).status_code == 200
+    client = anywhere.test_client()
+    for name, status in (("my-box.lan", 200), ("192.168.7.7", 200), ("localhost", 200), ("evil.example", 403),
+                         ("rebound.attacker.example", 403)):
+        assert client.get("/api/model", headers={"Host": f"{name}:8050"}).status_code == status, name
+    body = {"pixels": [0] * 784}
+    assert client.post("/api/analyze", json=body, headers={"Host": "my-box.lan:8050",
+                                                            "Origin": "http://my-box.lan:8050"}).status_code == 200
+    assert client.post("/api/analyze", json=body, headers={"Host": "my-box.lan:8050",
+                                                            "Origin": "http://evil.example:8050"}).status_code == 403
 
 
 NAN_PIXELS = '{"pixels": [NaN' + ", 0" * 783 + "]}"
@@ -302,6 +312,7 @@ HUGE_PIXELS = '{"pixels": [1e400' + ", 0" * 783 + "]}"
     ({"pixels": [0] * 783}, "784 numbers"), ({"pixels": [[0] * 28] * 28}, "784 numbers"),
     (NAN_PIXELS, "finite"), (INF_DRAWING, "finite"), (HUGE_PIXELS, "finite"),
     ({"pixels": [-1] + [0] * 783}, "between 0 and 255"), ({"pixels": [256] + [0] * 783}, "between 0 and 255"),
+    ({"pixels": [10**400] + [0] * 783}, "finite"), ('{"pixels": ' + "[" * 100_000 + "]" * 100_000 + "}", "JSON object"),
     ({"pixels": ["1"] + [0] * 783}, "only numbers"), ({"pixels": [True] + [0] * 783}, "only numbers"),
     ({"pixels": None}, "784 numbers"), ({"pixels": [0] * 784, "drawing": [0] * 78400}, "exactly one"), ({}, "exactly one"),
     ([1, 2, 3], "JSON object"), ('{"pixels": [', "JSON object"), ("null", "JSON object"),
@@ -455,9 +466,10 @@ def test_an_internal_error_is_a_json_500_without_traceback(server, test_set, mon
 def test_explore_command_serves_prints_its_address_and_warns_off_local(run_dir):
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     for host, warned in (("127.0.0.1", False), ("0.0.0.0", True)):
+        allow = ["--allow-host", "my-box.lan"] if warned else []
         process = subprocess.Popen(
             [sys.executable, "-m", "convscope.cli", "explore", str(run_dir), "--port", "0", "--no-browser",
-             "--dataset", "mnist-sample", "--host", host],
+             "--dataset", "mnist-sample", "--host", host, *allow],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
             line = ""
@@ -475,6 +487,51 @@ def test_explore_command_serves_prints_its_address_and_warns_off_local(run_dir):
             _, err = process.communicate(timeout=30)
         assert process.returncode == 0
         assert ("warning: serving on 0.0.0.0" in err) == warned
+        assert ("by the name(s) my-box.lan: they see the model" in err) == warned
+
+
+def test_a_public_bind_without_allowed_names_is_a_one_line_error(run_dir, capsys):
+    from convscope.cli import main
+
+    assert main(["explore", str(run_dir), "--host", "0.0.0.0", "--no-browser", "--dataset", "mnist-sample"]) == 2
+    assert "--host 0.0.0.0 serves beyond this machine: name the Host values" in capsys.readouterr().err
+
+
+def test_errors_the_http_layer_answers_itself_are_json(server):
+    """A request line or a header over Python's limits is refused by http.server before the app: as JSON too."""
+    status, headers, payload = send(server, "GET", "/api/test-image/0?" + "x" * 70_000)
+    assert status == 414 and headers["Content-Type"] == "application/json" and json.loads(payload)["status"] == 414
+    status, headers, payload = send(server, "GET", "/api/model", headers={f"X-{k}": "y" for k in range(120)})
+    assert status == 431 and headers["Content-Type"] == "application/json" and json.loads(payload)["status"] == 431
+    assert send(server, "GET", "/api/model")[0] == 200
+
+
+def test_idle_and_surplus_connections_are_closed(server):
+    """Half-sent requests cannot hold the server: an idle connection is closed after IDLE_SECONDS, and connections
+    past MAX_CONNECTIONS are closed at once; the server answers throughout."""
+    import socket
+    import time
+
+    from convscope.explorer import server as server_module
+
+    held = []
+    for _ in range(server_module.MAX_CONNECTIONS + 8):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=30)
+        sock.sendall(b"POST /api/analyze HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and never the rest
+        held.append(sock)
+    time.sleep(0.5)
+    surplus = held[-1]
+    surplus.settimeout(5)
+    assert surplus.recv(100) == b""  # closed without an answer
+    start = time.monotonic()
+    held[0].settimeout(server_module.IDLE_SECONDS + 10)
+    answer = held[0].recv(100)  # returns (no socket timeout): closed, or a timeout answer, then closed
+    assert answer == b"" or answer.startswith(b"HTTP/1."), answer
+    assert time.monotonic() - start <= server_module.IDLE_SECONDS + 5
+    for sock in held:
+        sock.close()
+    time.sleep(0.5)
+    assert send(server, "GET", "/api/model")[0] == 200
 
 
 def test_a_busy_port_is_a_plain_error(server, run_dir):

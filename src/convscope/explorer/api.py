@@ -1,20 +1,24 @@
 """The explorer's JSON API: a Flask blueprint over ``compute`` (numbers) and ``inputs`` (checks).
 
 Arrays travel as ``{"shape": [...], "data": base64 of little-endian float32}``: the
-exact values the model computed, about a third the size of decimal text. Every
-request that runs the model works on its own copy, with the page's kernel edits
-applied (``compute.edited_copy``): the loaded model and its file never change.
+exact values the model computed, about a third the size of decimal text; a number
+that is not finite travels as null (JSON has no NaN). Every request that runs the
+model borrows a replica of it, with the page's kernel edits applied for that request
+only (``workspace.ModelPool``): the loaded model and its file never change.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import math
 
 import numpy as np
 from flask import Blueprint, current_app, jsonify, request
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest, NotFound, ServiceUnavailable
 
 from . import compute, inputs
+from .workspace import Busy
 
 api = Blueprint("api", __name__, url_prefix="/api")
 
@@ -32,7 +36,9 @@ def encode(value):
         data = np.ascontiguousarray(value, dtype="<f4").tobytes()
         return {"shape": list(value.shape), "data": base64.b64encode(data).decode("ascii")}
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -40,12 +46,17 @@ def workspace():
     return current_app.config["EXPLORER_WORKSPACE"]
 
 
+@contextlib.contextmanager
 def model_for(body: dict):
-    """A private copy of the model with the request's kernel edits; a bad edit is a 400."""
+    """A replica of the model with the request's kernel edits, for the ``with`` block; a bad edit or a
+    ValueError of the computation is a 400, every replica busy for too long a 503."""
     try:
-        return compute.edited_copy(workspace().model, inputs.edits(body))
+        with workspace().pool.lend(inputs.edits(body)) as model:
+            yield model
     except ValueError as e:
         raise BadRequest(str(e)) from None
+    except Busy as e:
+        raise ServiceUnavailable(str(e)) from None
 
 
 @api.get("/model")
@@ -80,11 +91,9 @@ def analyze():
     body = inputs.json_object(request)
     image = inputs.picture(body)
     label = inputs.label(body)
-    try:
-        result = compute.analyze(model_for(body), image, label, backward=inputs.flag(body, "backward"))
-    except ValueError as e:
-        raise BadRequest(str(e)) from None
-    return jsonify(encode({"image": image, **result}))
+    backward = inputs.flag(body, "backward")
+    with model_for(body) as model:  # encoded inside: an answer may hold views of the replica's weights
+        return jsonify(encode({"image": image, **compute.analyze(model, image, label, backward=backward)}))
 
 
 def _answer(function, position):
@@ -93,11 +102,8 @@ def _answer(function, position):
     image = inputs.picture(body)
     label = inputs.label(body)
     layer, index = position(body)
-    model = model_for(body)
-    try:
+    with model_for(body) as model:
         return jsonify(encode(function(model, image, label, layer, index)))
-    except ValueError as e:
-        raise BadRequest(str(e)) from None
 
 
 @api.post("/cell")
@@ -135,7 +141,8 @@ def mistakes():
 @api.post("/filters")
 def filters():
     body = inputs.json_object(request)
-    return jsonify(encode({"layers": compute.filters(model_for(body))}))
+    with model_for(body) as model:
+        return jsonify(encode({"layers": compute.filters(model)}))
 
 
 @api.get("/run/filters/<int:epoch>")

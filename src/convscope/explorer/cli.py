@@ -25,6 +25,9 @@ def register(subparsers) -> dict:
     explore.add_argument("source", metavar="MODEL|RUN_DIR", help="a model file (.convscope) or a run folder")
     explore.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default: 127.0.0.1, this machine only)")
+    explore.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                         help="with a --host other than this machine: a name or address the page will be reached at "
+                              "(repeat for several); requests naming any other Host are refused")
     explore.add_argument("--port", type=port_number, default=8050, help="port (default: 8050; 0 picks a free one)")
     explore.add_argument("--no-browser", action="store_true", help="do not open a browser window")
     explore.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "mnist-sample"),
@@ -39,5 +42,6 @@ def run(args) -> int:
         raise ImportError(f"The explorer needs Flask: pip install 'convscope[explorer]' ({e})") from e
     from .workspace import Workspace
 
-    serve(Workspace(args.source, args.dataset), args.host, args.port, open_browser=not args.no_browser)
+    serve(Workspace(args.source, args.dataset), args.host, args.port, open_browser=not args.no_browser,
+          allow_hosts=args.allow_host)
     return 0

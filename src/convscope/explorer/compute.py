@@ -9,6 +9,7 @@ is ``"dense"``, or ``"dense#1"`` for a shared layer's second call).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import math
@@ -97,13 +98,13 @@ def conv_kernel(layer):
     return layer.kernel.value if type(layer) in backward_cells.KERNEL_LAYERS and layer.built else None
 
 
-def edited_copy(model, edits):
-    """A deep copy of ``model`` with kernel weights replaced: ``edits`` is ``[{"layer", "index": [i, j, c, f],
-    "value"}]``. Raises ValueError for an unknown layer, a layer without an editable kernel, an index outside
-    the kernel or a value that is not a finite number of reasonable size."""
+def checked_edits(model, edits) -> list:
+    """``edits`` (``[{"layer", "index": [i, j, c, f], "value"}]``) as ``[(kernel array, index, value)]`` on
+    ``model``'s own kernels. Raises ValueError for an unknown layer, a layer without an editable kernel, an
+    index outside the kernel or a value that is not a finite number of reasonable size."""
     if not isinstance(edits, list) or len(edits) > MAX_EDITS:
         raise ValueError(f"edits must be a list of at most {MAX_EDITS} kernel edits")
-    model = copy.deepcopy(model)
+    out = []
     for edit in edits:
         if not isinstance(edit, dict) or set(edit) != {"layer", "index", "value"}:
             raise ValueError('each edit must be {"layer": NAME, "index": [i, j, c, f], "value": NUMBER}')
@@ -122,7 +123,32 @@ def edited_copy(model, edits):
                 or not math.isfinite(value)):
             raise ValueError(f"edit: value must be a finite number between -{MAX_EDIT_MAGNITUDE:g} and "
                              f"{MAX_EDIT_MAGNITUDE:g}")
-        kernel[tuple(index)] = value
+        out.append((kernel, tuple(index), float(value)))
+    return out
+
+
+@contextlib.contextmanager
+def edited(model, edits):
+    """``model`` itself with the kernel edits applied for the ``with`` block and undone after it (in reverse
+    order, so an entry edited twice gets its first value back): no copy of the model is made. The caller
+    must hold the model alone for the block (the server lends each request its own replica)."""
+    changes = checked_edits(model, edits)
+    saved = []
+    try:
+        for kernel, index, value in changes:
+            saved.append((kernel, index, kernel[index].copy()))
+            kernel[index] = value
+        yield model
+    finally:
+        for kernel, index, old in reversed(saved):
+            kernel[index] = old
+
+
+def edited_copy(model, edits):
+    """A deep copy of ``model`` with the kernel edits kept (for tools and tests that want the edited model)."""
+    model = copy.deepcopy(model)
+    for kernel, index, value in checked_edits(model, edits):
+        kernel[index] = value
     return model
 
 

@@ -24,7 +24,10 @@ UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
 def json_object(request) -> dict:
     """The request's JSON body as a dict; 400 for anything else (Flask answers 415 for a non-JSON type)."""
-    body = request.get_json(silent=True) if request.is_json else None
+    try:
+        body = request.get_json(silent=True) if request.is_json else None
+    except RecursionError:  # JSON nested deeper than Python's parser recurses: malformed for us
+        body = None
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object sent as application/json")
     return body
@@ -49,6 +52,8 @@ def _numbers(raw, key: str, side: int) -> np.ndarray:
                          f'{f"{len(raw)} items" if isinstance(raw, list) else type(raw).__name__}')
     if not all(type(v) in (int, float) for v in raw):  # bools and nested lists are not pixel values
         raise BadRequest(f'"{key}" must hold only numbers')
+    if any(type(v) is int and not -(2**53) <= v <= 2**53 for v in raw):  # a 400-digit integer is no float
+        raise BadRequest(f'"{key}" must hold only finite numbers (no NaN or infinity)')
     values = np.asarray(raw, dtype=np.float64)
     if not np.isfinite(values).all():
         raise BadRequest(f'"{key}" must hold only finite numbers (no NaN or infinity)')

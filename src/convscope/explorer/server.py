@@ -2,21 +2,28 @@
 
 Safety, because a local server is reachable from every web page the user visits:
 
-* bound to 127.0.0.1 unless ``--host`` says otherwise (with a warning);
+* bound to 127.0.0.1 unless ``--host`` says otherwise; any other address must name the
+  Host values it answers to (``--allow-host``), and the start-up warning says what is
+  exposed to whom;
 * a request whose Host header is not this server (localhost, 127.0.0.1 or [::1] with
-  its port, or the ``--host`` given) is refused: that defeats DNS rebinding;
+  its port, or an allowed name) is refused: that defeats DNS rebinding, on every bind,
+  0.0.0.0 included;
 * a POST with a foreign Origin (or a browser's ``Sec-Fetch-Site: cross-site``) is
   refused, and JSON endpoints take only application/json, which a cross-site form
   cannot send;
 * request bodies are capped (``MAX_BODY_BYTES``); only the files shipped in
   ``static/`` can be read, looked up by exact name;
-* every error is a JSON body with a one-line message: no traceback reaches the page,
-  and no bad request stops the server.
+* connections are capped (``MAX_CONNECTIONS``) and an idle one is closed after
+  ``IDLE_SECONDS``, so half-sent requests cannot hold the server's threads;
+* every error is a JSON body with a one-line message, those the HTTP layer answers
+  itself (414, 431) included: no traceback reaches the page, and no bad request stops
+  the server.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import socket
@@ -27,13 +34,15 @@ from urllib.parse import urlsplit
 
 from flask import Flask, jsonify, request, send_file
 from werkzeug.exceptions import Forbidden, HTTPException, NotFound
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .api import api
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 LOCAL_NAMES = ("localhost", "127.0.0.1", "[::1]")
 MAX_BODY_BYTES = 4 * 2**20  # the 280x280 drawing as JSON is ~0.5 MB; uploads are capped lower in inputs.py
+MAX_CONNECTIONS = 32
+IDLE_SECONDS = 10
 HOST_HEADER = re.compile(r"^(\[[0-9a-fA-F:.]+\]|[^:\[\]]+)(?::(\d{1,5}))?$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
@@ -57,21 +66,30 @@ def is_local(host: str) -> bool:
         return False
 
 
-def allowed_names(host: str) -> set[str] | None:
-    """Host-header names this server answers to; None means any (a wildcard bind such as 0.0.0.0)."""
+def allowed_names(host: str, allow_hosts=()) -> set[str]:
+    """Host-header names this server answers to: this machine's loopback names, and the names a non-local
+    bind allows (``allow_hosts``; ValueError if a non-loopback bind names none: a wildcard or public address
+    with no allow-list would answer any Host, which DNS rebinding turns against the user)."""
     names = set(LOCAL_NAMES)
-    if host in ("0.0.0.0", "::", ""):
-        return None
-    if not is_local(host):
-        names.add(f"[{host}]" if ":" in host else host.lower())
+    if is_local(host) and not allow_hosts:
+        return names
+    if not allow_hosts:
+        raise ValueError(f"--host {host} serves beyond this machine: name the Host values the page will be reached "
+                         "at with --allow-host (e.g. --allow-host 192.168.1.20 --allow-host mybox.local)")
+    for name in allow_hosts:
+        shown = f"[{name}]" if ":" in name and not name.startswith("[") else name  # IPv6 as a Host header writes it
+        match = HOST_HEADER.match(shown)
+        if not match or match.group(2) is not None:
+            raise ValueError(f"--allow-host {name!r}: expected a host name or address without a port")
+        names.add(shown.lower())
     return names
 
 
-def create_app(workspace, host: str = "127.0.0.1") -> Flask:
+def create_app(workspace, host: str = "127.0.0.1", allow_hosts=()) -> Flask:
     """The explorer app for ``workspace``; ``ExplorerServer`` sets the port it checks Host headers against."""
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # "//etc" is a name not served, not a redirect to follow
-    app.config.update(EXPLORER_WORKSPACE=workspace, EXPLORER_NAMES=allowed_names(host), EXPLORER_PORT=None,
+    app.config.update(EXPLORER_WORKSPACE=workspace, EXPLORER_NAMES=allowed_names(host, allow_hosts), EXPLORER_PORT=None,
                       MAX_CONTENT_LENGTH=MAX_BODY_BYTES)
     static_files = {name for name in os.listdir(STATIC) if os.path.isfile(os.path.join(STATIC, name))}
 
@@ -121,8 +139,7 @@ def _host_ok(header: str, config) -> bool:
     if not match:
         return False
     name, port = match.group(1).lower(), int(match.group(2) or 80)
-    names = config["EXPLORER_NAMES"]
-    return (names is None or name in names) and port == config["EXPLORER_PORT"]
+    return name in config["EXPLORER_NAMES"] and port == config["EXPLORER_PORT"]
 
 
 def _origin_ok(origin: str, config) -> bool:
@@ -150,21 +167,57 @@ def _listening_socket(host: str, port: int) -> int:
     return sock.detach()  # the caller closes the descriptor once werkzeug has its copy
 
 
+class RequestHandler(WSGIRequestHandler):
+    """werkzeug's handler with an idle timeout, and JSON for the errors Python's HTTP layer answers itself
+    (a request line or headers too long) before the app sees the request."""
+
+    timeout = IDLE_SECONDS
+
+    def send_error(self, code, message=None, explain=None):
+        body = json.dumps({"error": message or self.responses.get(code, ("error",))[0], "status": code}).encode()
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
+
+
 class ExplorerServer:
     """A running explorer: ``start()`` binds (port 0 picks a free one) and serves in a thread; ``stop()`` ends it."""
 
-    def __init__(self, workspace, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, workspace, host: str = "127.0.0.1", port: int = 0, allow_hosts=()):
         self.host = host
-        self.app = create_app(workspace, host)
+        self.app = create_app(workspace, host, allow_hosts)
         fd = _listening_socket(host, port)
         try:
-            self._server = make_server(host, port, self.app, threaded=True, fd=fd)
+            self._server = make_server(host, port, self.app, threaded=True, fd=fd, request_handler=RequestHandler)
         finally:
             os.close(fd)  # werkzeug serves its own duplicate of the descriptor
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._server.process_request = self._process_request
         self.port = self._server.port
         self.app.config["EXPLORER_PORT"] = self.port
         self.url = url_for_address(host, self.port)
         self._thread = None
+
+    def _process_request(self, request, client_address):
+        """One thread per connection, at most ``MAX_CONNECTIONS`` at once; one more is closed at once."""
+        if not self._slots.acquire(blocking=False):
+            self._server.shutdown_request(request)
+            return
+
+        def serve():
+            try:
+                self._server.finish_request(request, client_address)
+            except Exception:  # a broken connection: the handler has already logged it
+                pass
+            finally:
+                self._server.shutdown_request(request)
+                self._slots.release()
+
+        threading.Thread(target=serve, daemon=True).start()
 
     def start(self) -> "ExplorerServer":
         self._thread = threading.Thread(target=self._server.serve_forever, name="convscope-explorer", daemon=True)
@@ -185,12 +238,14 @@ class ExplorerServer:
             self._thread.join(timeout=5)
 
 
-def serve(workspace, host: str = "127.0.0.1", port: int = 8050, open_browser: bool = True) -> None:
+def serve(workspace, host: str = "127.0.0.1", port: int = 8050, open_browser: bool = True, allow_hosts=()) -> None:
     """Serve until Ctrl-C: print the address, warn about a non-local host, open the browser."""
-    server = ExplorerServer(workspace, host, port)
+    server = ExplorerServer(workspace, host, port, allow_hosts)
     if not is_local(host):
-        print(f"warning: serving on {host}: anyone who can reach this machine on port {server.port} can use the "
-              "explorer (it never writes files, but it runs the model for them)", file=sys.stderr)
+        print(f"warning: serving on {host}, port {server.port}, to anyone who can reach it by the name(s) "
+              f"{', '.join(sorted(allow_hosts))}: they see the model, its test images and run history, and can run "
+              "it on their own pictures (nothing is ever written; requests from other web sites are refused)",
+              file=sys.stderr)
     print(f"convscope explorer: {server.url}  (Ctrl-C to stop)", flush=True)
     if open_browser:
         threading.Timer(0.5, webbrowser.open, args=(server.url,)).start()
