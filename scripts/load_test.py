@@ -8,7 +8,11 @@ process), on an ephemeral port of 127.0.0.1, then:
   werkzeug's HTTP/1.0 server; the whole run also stops at --max-seconds;
 * during the load, a burst of bad requests (foreign Host, cross-origin POST, NaN pixels, path traversal,
   an oversized body, a non-JSON body) must each be answered 4xx with a JSON error;
-* afterwards the server must still answer (``GET /api/model`` and one more prediction).
+* afterwards the server must still answer (``GET /api/model`` and one more prediction);
+* with ``--edit-share``, that share of the clients sends a kernel edit with every request (as a page does
+  once the learner has edited a weight), and the explorer's memory (resident, and its peak) is printed
+  before and after: the server lends each request one of its model replicas, so editing clients must not
+  cost a copy of the model each (``--model large``: 354 MB of weights).
 
 It prints requests, clients, p50 / p90 / p99 latency, throughput and errors, and exits 0 only when
 there were no errors, every bad request got its 4xx and the server still answers. It never contacts
@@ -17,6 +21,7 @@ anything but 127.0.0.1.
     python scripts/load_test.py                          # 4 clients x 1000 requests, keras-convnet
     python scripts/load_test.py --clients 2 --requests 100 --model small --server thread
     python scripts/load_test.py --json results.json      # the figures, for docs/reliability
+    python scripts/load_test.py --model large --clients 8 --requests 10 --edit-share 0.5   # memory under edits
 """
 
 from __future__ import annotations
@@ -53,8 +58,12 @@ def make_model(kind: str, path: str) -> str:
     elif kind == "small":
         model = convscope.Sequential([convscope.Input(shape=(28, 28, 1)), layers.Conv2D(4, 3, activation="relu"),
                                       layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    elif kind == "large":  # 21,632 x 4,096 dense weights: 354 MB of float32, the size that made copies hurt
+        model = convscope.Sequential([convscope.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"),
+                                      layers.Flatten(), layers.Dense(4096, activation="relu"),
+                                      layers.Dense(10, activation="softmax")])
     else:
-        raise ValueError(f"--model must be keras-convnet or small, received {kind!r}")
+        raise ValueError(f"--model must be keras-convnet, small or large, received {kind!r}")
     model.save(path)
     return path
 
@@ -120,7 +129,7 @@ def explorer(model_file: str, mode: str):
         access_log.setLevel(logging.WARNING)
         server = ExplorerServer(Workspace(model_file, "mnist-sample", announce=lambda message: None), HOST, 0).start()
         try:
-            yield server.port
+            yield server.port, os.getpid()
         finally:
             server.stop()
             access_log.setLevel(level)
@@ -139,7 +148,7 @@ def explorer(model_file: str, mode: str):
             port = int(match.group(1)) if match else None
         if port is None:
             raise RuntimeError("the explorer did not print its address")
-        yield port
+        yield port, proc.pid
     finally:
         proc.send_signal(signal.SIGINT)  # the server stops cleanly on Ctrl-C
         try:
@@ -149,32 +158,53 @@ def explorer(model_file: str, mode: str):
             proc.wait()
 
 
+def memory_mb(pid: int) -> dict:
+    """A process's resident memory now and its peak (MB), from /proc (None where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except OSError:
+        return {"rss_mb": None, "peak_mb": None}
+    kb = lambda key: int(fields[key].split()[0]) if key in fields else None  # noqa: E731
+    return {"rss_mb": round(kb("VmRSS") / 1024, 1), "peak_mb": round(kb("VmHWM") / 1024, 1)}
+
+
 def run(clients: int = 4, requests: int = 1000, model: str = "keras-convnet", server: str = "process",
-        max_seconds: float = 600.0, abuse: bool = True, log=print) -> dict:
+        max_seconds: float = 600.0, abuse: bool = True, log=print, edit_share: float = 0.0) -> dict:
     """Run the load test; returns the figures (see the module docstring)."""
     if not (1 <= clients <= 64 and 1 <= requests <= 100_000):
         raise ValueError("clients must be 1-64 and requests per client 1-100000")
+    if not 0.0 <= edit_share <= 1.0:
+        raise ValueError("edit_share must be between 0 and 1")
     body = json.dumps({"drawing": drawn_digit()}).encode()
+    editing = set(range(round(clients * edit_share)))
+
+    def edited_body(i: int) -> bytes:
+        edit = {"layer": "conv2d", "index": [i % 3, 1, 0, i % 4], "value": 0.5 + i}
+        return json.dumps({"drawing": drawn_digit(), "edits": [edit]}).encode()
+
     with tempfile.TemporaryDirectory(prefix="convscope-load-") as folder:
         model_file = make_model(model, os.path.join(folder, "model.convscope"))
-        with explorer(model_file, server) as port:
+        with explorer(model_file, server) as (port, pid):
             # One request first: the answer is a real prediction, and start-up costs stay out of the figures.
             status, _, payload = request(port, "POST", "/api/analyze", body, JSON)
             first = json.loads(payload) if status == 200 else {}
             if status != 200 or not 0 <= first.get("prediction", -1) <= 9:
                 raise RuntimeError(f"the first prediction failed: {status} {payload[:200]!r}")
+            memory_before = memory_mb(pid)
             latencies = [[] for _ in range(clients)]
             failures: list[str] = []
             deadline = time.monotonic() + max_seconds
             lock = threading.Lock()
 
             def client(i: int) -> None:
+                mine = edited_body(i) if i in editing else body
                 for _ in range(requests):
                     if time.monotonic() > deadline:
                         return
                     start = time.perf_counter()
                     try:
-                        status, ctype, payload = request(port, "POST", "/api/analyze", body, JSON)
+                        status, ctype, payload = request(port, "POST", "/api/analyze", mine, JSON)
                         good = (status == 200 and ctype.startswith("application/json")
                                 and b'"prediction":' in payload)
                         problem = None if good else f"status {status}: {payload[:120]!r}"
@@ -209,6 +239,7 @@ def run(clients: int = 4, requests: int = 1000, model: str = "keras-convnet", se
             wall = time.perf_counter() - start
             after_model = request(port, "GET", "/api/model")[0]
             after_predict = request(port, "POST", "/api/analyze", body, JSON)[0]
+            memory_after = memory_mb(pid)
     flat = np.array([t for per_client in latencies for t in per_client]) * 1000
     sent = len(flat)
     result = {
@@ -220,6 +251,7 @@ def run(clients: int = 4, requests: int = 1000, model: str = "keras-convnet", se
         "errors": len(failures), "first_errors": failures[:5], "prediction": first["prediction"],
         "abuse": abuse_results, "abuse_ok": all(r["ok"] for r in abuse_results),
         "answers_afterwards": after_model == 200 and after_predict == 200,
+        "editing_clients": len(editing), "memory_before": memory_before, "memory_after": memory_after,
     }
     result["passed"] = (result["errors"] == 0 and result["abuse_ok"] and result["answers_afterwards"]
                         and not result["stopped_by_deadline"])
@@ -235,6 +267,9 @@ def report(r: dict) -> str:
         f"  latency      p50 {r['p50_ms']} ms, p90 {r['p90_ms']} ms, p99 {r['p99_ms']} ms, max {r['max_ms']} ms",
         f"  throughput   {r['throughput_rps']} requests/s over {r['wall_s']} s",
         f"  errors       {r['errors']}" + (f"  e.g. {r['first_errors'][0]}" if r["errors"] else ""),
+        f"  editing      {r['editing_clients']} of {r['clients']} clients send a kernel edit with every request",
+        f"  memory       server resident {r['memory_before']['rss_mb']} MB before the load, "
+        f"{r['memory_after']['rss_mb']} MB after (peak {r['memory_after']['peak_mb']} MB)",
     ]
     if r["abuse"]:
         lines.append(f"  bad requests {sum(a['ok'] for a in r['abuse'])}/{len(r['abuse'])} answered as expected "
@@ -249,14 +284,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "A bounded load test of the explorer.").split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per client (default 1000)")
-    parser.add_argument("--model", choices=("keras-convnet", "small"), default="keras-convnet")
+    parser.add_argument("--model", choices=("keras-convnet", "small", "large"), default="keras-convnet")
+    parser.add_argument("--edit-share", type=float, default=0.0,
+                        help="share of the clients that send a kernel edit with every request (default 0)")
     parser.add_argument("--server", choices=("process", "thread"), default="process",
                         help="run the explorer as a subprocess (default) or a thread of this process")
     parser.add_argument("--max-seconds", type=float, default=600, help="stop sending after this long (default 600)")
     parser.add_argument("--no-abuse", action="store_true", help="skip the burst of bad requests")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    result = run(args.clients, args.requests, args.model, args.server, args.max_seconds, not args.no_abuse)
+    result = run(args.clients, args.requests, args.model, args.server, args.max_seconds, not args.no_abuse,
+                 edit_share=args.edit_share)
     print(report(result))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
