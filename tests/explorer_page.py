@@ -50,8 +50,13 @@ def no_horizontal_scroll(page):
     return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
+def css_string(text: str) -> str:
+    """``text`` as a quoted CSS string: layer names come from files and may hold quotes or backslashes."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\a ") + "'"
+
+
 def sheet(page, call, kind):
-    return page.locator(f".map-grid canvas[data-layer='{call}'][data-kind='{kind}']")
+    return page.locator(f".map-grid canvas[data-layer={css_string(call)}][data-kind='{kind}']")
 
 
 def close_panel(page):

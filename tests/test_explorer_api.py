@@ -534,6 +534,22 @@ def test_idle_and_surplus_connections_are_closed(server):
     assert send(server, "GET", "/api/model")[0] == 200
 
 
+def test_non_finite_numbers_travel_as_null_never_as_bare_nan(server, test_set, monkeypatch):
+    """JSON has no NaN: a model whose outputs are not finite is answered with null, which the page can parse."""
+    analyze = compute.analyze
+
+    def non_finite(*args, **kwargs):
+        result = analyze(*args, **kwargs)
+        result["probabilities"] = [float("nan"), float("inf")] + result["probabilities"][2:]
+        return result
+
+    monkeypatch.setattr(compute, "analyze", non_finite)
+    status, _, payload = send(server, "POST", "/api/analyze", {"pixels": pixels(test_set)})
+    assert status == 200 and b"NaN" not in payload and b"Infinity" not in payload
+    answer = json.loads(payload, parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
+    assert answer["probabilities"][:2] == [None, None]
+
+
 def test_a_busy_port_is_a_plain_error(server, run_dir):
     workspace = server.app.config["EXPLORER_WORKSPACE"]
     with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{server.port}: .*choose another --port"):

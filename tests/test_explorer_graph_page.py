@@ -110,3 +110,28 @@ def test_a_depthwise_kernel_gradient_on_the_graph(page, records, size):
     assert shown(page, "grad-traced") == expected
     assert abs(shown(page, "grad-sum") - expected) <= 1e-6 * max(1e-2, abs(expected))
     check_claim(page, "grad-match", shown(page, "grad-sum"), expected)
+
+
+def test_names_with_quotes_and_brackets_are_data(browser, tmp_path):
+    """Layer names come from the file: a name with quotes, brackets and a backslash is shown as text, selected and
+    explained like any other (the page never builds a selector or markup from it unescaped)."""
+    import convscope
+    from convscope import layers
+
+    name = 'c"o[n]v\\1\'</b>'
+    inputs = convscope.Input(shape=(28, 28, 1))
+    x = layers.Conv2D(2, 3, activation="relu", name=name)(inputs)
+    net = convscope.Model(inputs, layers.Dense(10, activation="softmax", name="out")(layers.Flatten(name="flat")(x)))
+    path = tmp_path / "quoted.convscope"
+    net.save(path)
+    server = ExplorerServer(Workspace(path, "mnist-sample", announce=lambda message: None)).start()
+    try:
+        context, page, errors = open_page(browser, server, "wide")
+        assert page.locator("#layer-list li").first.text_content().startswith(name)
+        click_cell(page, name, "output", 1, 3, 4)
+        assert f"{name} (Conv2D), row 3, col 4, channel 1" in page.inner_text("#cell-body")
+        assert page.locator("#maps .selected-map").count() == 1
+        context.close()
+        assert not errors, errors
+    finally:
+        server.stop()
