@@ -47,11 +47,12 @@ def nbytes(shape, itemsize: int) -> int:
     return math.prod(int(n) for n in shape) * int(itemsize)
 
 
-def check(size: int, what: str, max_bytes: int | None = None) -> None:
-    """ValueError naming ``what`` if ``size`` bytes exceed the budget; nothing has been allocated yet."""
+def check(size: int, what: str, max_bytes: int | None = None, error=ValueError) -> None:
+    """Raise ``error`` (a reader passes its own: ``ModelFileError``, ``DataFileError``) naming ``what`` if ``size``
+    bytes exceed the budget; nothing has been allocated yet."""
     budget = limit(max_bytes)
     if size > budget:
-        raise ValueError(f"{what} would take {human(size)}, above the memory budget of {human(budget)} (a file that "
+        raise error(f"{what} would take {human(size)}, above the memory budget of {human(budget)} (a file that "
                          f"declares more than it can honestly need is refused before anything is read; for a genuinely "
                          f"big model raise the budget with ${ENVIRONMENT}, e.g. {ENVIRONMENT}=8G)")
 
