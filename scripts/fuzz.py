@@ -43,6 +43,9 @@ import zipfile
 import zlib
 from pathlib import Path
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import honest_bombs  # noqa: E402  (beside this script)
+
 READERS = ("model", "keras", "idx", "image")
 ROOT = Path(__file__).resolve().parent.parent
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)
@@ -666,16 +669,21 @@ class Stats:
         }
 
 
-def fuzz_random(reader: str, seconds: float, seed: int, stats: Stats, workdir: str, stop_on_escape=True) -> None:
-    """Seeded random mutation (the engine without atheris, and the one the smoke tests use at small scale)."""
+def fuzz_random(reader: str, seconds: float, seed: int, stats: Stats, workdir: str, stop_on_escape=True,
+                bombs: float = 0.0) -> None:
+    """Seeded random mutation (the engine without atheris, and the one the smoke tests use at small scale);
+    ``bombs``: the share of inputs that are consistent-size bombs (``honest_bombs``) instead of mutations."""
     r = random.Random(seed)
     pool = list(seeds()[reader])
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         suffix, data = r.choice(pool)
         label = "seed"
-        for _ in range(r.choice([1, 1, 1, 2, 3])):
-            data, label = mutate(reader, data, suffix, r)
+        if r.random() < bombs:
+            data, suffix, label = honest_bombs.bomb(reader, r, seeds())
+        else:
+            for _ in range(r.choice([1, 1, 1, 2, 3])):
+                data, label = mutate(reader, data, suffix, r)
         try:
             result = run_one(reader, data, suffix, workdir)
         except Escape as e:
@@ -783,8 +791,13 @@ def main(argv=None) -> int:
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--hang-seconds", type=float, default=20.0, help="an input running longer is a hang")
     parser.add_argument("--write-corpus", metavar="DIR", help="write the crafted regression files and exit")
+    parser.add_argument("--bombs", type=float, default=0.2,
+                        help="share of the time spent on consistent-size bombs (scripts/honest_bombs.py), read under "
+                             f"a {honest_bombs.FUZZ_BUDGET} memory budget (default 0.2; 0: none)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.bombs:
+        os.environ["CONVSCOPE_MAX_BYTES"] = honest_bombs.FUZZ_BUDGET  # the children inherit it
     if args.write_corpus:
         write_corpus(Path(args.write_corpus))
         return 0
@@ -800,10 +813,11 @@ def main(argv=None) -> int:
     seconds = args.minutes * 60 / len(readers)
     workdir = args.workdir or tempfile.mkdtemp(prefix="convscope-fuzz-")
     if args.child:
-        return _child(engine, args.reader, seconds, args.seed, args.report, workdir, args.hang_seconds)
+        return _child(engine, args.reader, seconds, args.seed, args.report, workdir, args.hang_seconds, args.bombs)
     started, report = time.monotonic(), {"engine": engine, "readers": {}}
     for reader in readers:
-        report["readers"][reader] = _supervise(engine, reader, seconds, args.seed, workdir, args.hang_seconds)
+        report["readers"][reader] = _supervise(engine, reader, seconds, args.seed, workdir, args.hang_seconds,
+                                               args.bombs)
         sub = report["readers"][reader]
         print(f"{reader}: {sum(sub['inputs'].values())} inputs in {sub['minutes']:.1f} min, "
               f"escapes {len(sub['escapes'])}, hangs {len(sub['hangs'])}, slowest {sub['worst_seconds']}, "
@@ -816,19 +830,23 @@ def main(argv=None) -> int:
     return 1 if escapes or hangs else 0
 
 
-def _child(engine, reader, seconds, seed, report_path, workdir, hang_seconds) -> int:
-    """One fuzzing process: writes its report every 2 s (the supervisor's heartbeat)."""
+def _child(engine, reader, seconds, seed, report_path, workdir, hang_seconds, bombs=0.0) -> int:
+    """One fuzzing process: writes its report every 2 s (the supervisor's heartbeat); with hypothesis or random,
+    ``bombs`` of its time goes to consistent-size bombs, between the engine's bursts (libFuzzer runs alone)."""
     if engine == "atheris":
         atheris_main(reader, int(seconds), report_path, workdir, hang_seconds)
         return 0
     stats, started = Stats(), time.monotonic()
     end = started + seconds
     while time.monotonic() < end:
+        burst = min(2.0, end - time.monotonic())
         try:
             if engine == "hypothesis":
-                _hypothesis_run(reader, min(2.0, end - time.monotonic()), seed, stats, workdir)
-            else:
-                fuzz_random(reader, min(2.0, end - time.monotonic()), seed, stats, workdir, stop_on_escape=False)
+                _hypothesis_run(reader, burst * (1 - bombs), seed, stats, workdir)
+            elif engine == "random":
+                fuzz_random(reader, burst * (1 - bombs), seed, stats, workdir, stop_on_escape=False)
+            if bombs:
+                fuzz_random(reader, burst * bombs, seed, stats, workdir, stop_on_escape=False, bombs=1.0)
         except Escape:
             pass
         seed += 1
@@ -836,7 +854,7 @@ def _child(engine, reader, seconds, seed, report_path, workdir, hang_seconds) ->
     return 0
 
 
-def _supervise(engine, reader, seconds, seed, workdir, hang_seconds) -> dict:
+def _supervise(engine, reader, seconds, seed, workdir, hang_seconds, bombs=0.0) -> dict:
     """Run children until ``seconds`` are spent; a child that stops reporting is a hang: kill it, keep its input."""
     end, merged, hangs, runs = time.monotonic() + seconds, Stats().report(), [], 0
     merged["escapes"] = []
@@ -847,7 +865,7 @@ def _supervise(engine, reader, seconds, seed, workdir, hang_seconds) -> dict:
         part = child_dir / "report.json"
         cmd = [sys.executable, __file__, "--child", "--engine", engine, "--reader", reader, "--seed", str(seed + runs),
                "--minutes", str((end - time.monotonic()) / 60), "--report", str(part), "--workdir", str(child_dir),
-               "--hang-seconds", str(hang_seconds)]
+               "--hang-seconds", str(hang_seconds), "--bombs", str(bombs)]
         with open(child_dir / "log.txt", "w") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
             last_beat = time.monotonic()
