@@ -31,7 +31,7 @@ RANKS = {
     "runs": 7,
     "viz": 8, "cli": 8,
     "explorer": 9, "lessons": 9,
-    "__init__": 10,
+    "__init__": 10, "__main__": 10,
 }
 ROOT = pathlib.Path(convscope.__file__).parent
 

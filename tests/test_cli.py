@@ -649,3 +649,14 @@ def test_explicit_mnist_without_data_is_one_line_error(trained, tmp_path, offlin
     assert_one_line_error(run_cli(["train", "--dataset", "mnist", "--epochs", "1", "--out", run_dir], offline_env,
                                   prefix=NO_MIRRORS), "could not download")
     assert not run_dir.exists()
+
+
+def test_python_dash_m_convscope_is_the_convscope_command():
+    """Issue 17: ``python -m convscope`` works where the ``convscope`` script is not on PATH."""
+    done = subprocess.run([sys.executable, "-m", "convscope", "lesson", "list"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "backprop" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "convscope", "nosuchcommand"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
