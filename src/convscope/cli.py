@@ -77,15 +77,15 @@ def build_parser() -> Parser:
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="0 silent, 1 progress bar, 2 one line per epoch")
 
     evaluate = sub.add_parser("evaluate", allow_abbrev=False, help="loss and accuracy of a model on a test set")
-    evaluate.add_argument("model", help="a model file (.convscope)")
+    evaluate.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
     evaluate.add_argument("--dataset", choices=DATASETS, default="mnist", help="test set (default: mnist)")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
 
     summary = sub.add_parser("summary", allow_abbrev=False, help="print a model's layers, output shapes and parameter counts")
-    summary.add_argument("model", help="a model file (.convscope)")
+    summary.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
 
     predict = sub.add_parser("predict", allow_abbrev=False, help="classify pictures of digits (PNG, JPEG, ...)")
-    predict.add_argument("model", help="a model file (.convscope)")
+    predict.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each, any size")
     for module in TOOL_COMMANDS:
         COMMANDS.update(importlib.import_module(module).register(sub))
@@ -208,7 +208,7 @@ def cmd_evaluate(args) -> int:
     from . import runs
     from .saving import load_model
 
-    model = load_model(args.model)
+    model = load_model(runs.model_file(args.model))
     _, (_, (x_test, y_test)) = load_dataset(args.dataset)
     x_test, y_test = runs.prepare(x_test, y_test)
     results = model.evaluate(x_test, _labels_for(model, y_test), batch_size=args.batch_size, verbose=0, return_dict=True)
@@ -218,17 +218,19 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    from .runs import model_file
     from .saving import load_model
 
-    load_model(args.model, compile=False).summary()
+    load_model(model_file(args.model), compile=False).summary()
     return 0
 
 
 def cmd_predict(args) -> int:
     from .images import BLANK_INK, ink_pixels, load_digit
+    from .runs import model_file
     from .saving import load_model
 
-    model = load_model(args.model, compile=False)
+    model = load_model(model_file(args.model), compile=False)
     digits = backend.xp.stack([load_digit(path) for path in args.images])
     probs = model.predict(digits.astype(backend.floatx())[..., None] / 255.0, verbose=0)
     for path, digit, p in zip(args.images, digits, probs):

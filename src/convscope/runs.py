@@ -15,10 +15,27 @@ A run folder holds:
 ``resume`` reloads the checkpoint and the generator state, so a run killed at any
 moment and resumed ends with the same weights, bit for bit, as one never interrupted
 (on the same machine): the epoch in progress is simply run again.
+
+One process at a time: ``start`` and ``resume`` take the folder's lock (``LOCK``, a
+hidden file holding the owner's PID, locked with ``flock``) and keep it until the
+process ends or calls ``unlock_run``; a second ``train`` into the folder, or a
+``--resume`` of a run still training, is refused naming the PID that holds it. The
+kernel drops the lock of a process that dies, however it dies, so a lock file left by
+a killed run is simply taken over. While the lock is held, SIGTERM and SIGHUP raise
+``saving.atomic.Interrupted`` (a ``KeyboardInterrupt``): training stops as for Ctrl-C,
+keeping the last checkpoint, and ``convscope train`` prints the resume command.
+
+A run folder is a file like any other: ``resume`` checks ``config.json`` and the
+checkpoint's training state (every setting's type and range, the epoch count, the
+history, the generator state) and refuses a folder that does not add up, in one
+line, before anything trains; ``RunRecorder`` checks the optimizer's step count
+against the epochs done when training begins.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import csv
 import io
 import json
@@ -26,16 +43,39 @@ import math
 import os
 import platform
 import re
-from dataclasses import asdict, dataclass
+import stat
+from dataclasses import asdict, dataclass, fields
 
 from . import __version__, backend, layers, optimizers, utils
 from .callbacks import Callback
 from .saving import atomic_write, load_checkpoint, save_model, write_text
+from .saving.atomic import stop_signals_interrupt
 from .zoo import MODELS
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs there are not locked against each other
+    fcntl = None
 
 CONFIG = "config.json"
 CHECKPOINT = "checkpoint.convscope"
 FINAL_MODEL = "model.convscope"
+LOCK = ".convscope-train.lock"
+DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
+CONFIG_MAX_BYTES = 2**20
+"""``config.json`` holds a few settings and the recipe's layer configs (about 5 KB): a bigger one is not a run's."""
+
+
+def model_file(path) -> str:
+    """The model file named by ``path``: the file itself, or a run folder's final model (else its checkpoint: a run
+    still training or interrupted). Every command and tool that takes a model opens it through here."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        for name in (FINAL_MODEL, CHECKPOINT):
+            if os.path.isfile(os.path.join(path, name)):
+                return os.path.join(path, name)
+        raise ValueError(f"{path!r} is a folder without {FINAL_MODEL} or {CHECKPOINT}")
+    return path
 
 
 @dataclass
@@ -53,6 +93,62 @@ class RunConfig:
     seed: int = 0
     limit: int | None = None
     validation_split: float = 0.1
+
+
+def _integer(low: int, high: int | None = None):
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and low <= v and (high is None or v <= high)
+
+
+def _number(accept):
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and accept(v)
+
+
+def _text(v) -> bool:
+    return isinstance(v, str) and 0 < len(v) <= 100
+
+
+# setting -> (accepts the value, what is expected); None is accepted where the default is None.
+SETTINGS = {
+    "dataset": (lambda v: v in DATASETS, "one of " + ", ".join(DATASETS)),
+    "model": (lambda v: v in MODELS, "one of " + ", ".join(MODELS)),
+    "epochs": (_integer(1), "an integer >= 1"),
+    "batch_size": (_integer(1), "an integer >= 1"),
+    "optimizer": (_text, "an optimizer name"),
+    "learning_rate": (_number(lambda v: v > 0), "a finite number > 0 or null"),
+    "kernel_initializer": (_text, "an initializer name"),
+    "activation": (_text, "an activation name or null"),
+    "seed": (_integer(0, 2**32 - 1), "an integer from 0 to 2**32 - 1"),
+    "limit": (_integer(1), "an integer >= 1 or null"),
+    "validation_split": (_number(lambda v: 0 <= v < 1), "a number in [0, 1)"),
+}
+_NULLABLE = {f.name for f in fields(RunConfig) if f.default is None}
+
+
+def checked_config(values, where: str) -> RunConfig:
+    """``values`` (a dict of every ``RunConfig`` setting) as a RunConfig, or one ValueError naming ``where``,
+    the setting, what is expected and what was found (a missing or unknown setting included)."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: the run settings must be an object of {len(SETTINGS)} settings, found "
+                         f"{type(values).__name__}")
+    unknown = sorted(set(values) - set(SETTINGS), key=str)
+    missing = [name for name in SETTINGS if name not in values]
+    if unknown or missing:
+        raise ValueError(f"{where}: " + "; ".join(
+            ([f"unknown setting(s) {', '.join(map(repr, unknown))}"] if unknown else [])
+            + ([f"missing setting(s) {', '.join(map(repr, missing))}"] if missing else [])))
+    for name, (accept, expected) in SETTINGS.items():
+        value = values[name]
+        if not (value is None and name in _NULLABLE) and not accept(value):
+            raise ValueError(f"{where}: setting {name!r} must be {expected}, found {_shown(value)}")
+    return RunConfig(**values)
+
+
+def _shown(value) -> str:
+    try:
+        text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
+    except ValueError:  # an integer too long to print
+        text = f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def build_model(cfg: RunConfig):
@@ -76,12 +172,17 @@ def prepare(x, y):
 
 
 class RunRecorder(Callback):
-    """Writes the history, filter snapshots and an atomic checkpoint after every epoch.
+    """Writes the filter snapshot, an atomic checkpoint and then the history after every epoch.
 
     Only complete, finite epochs are recorded: an epoch cut short (e.g. by ``TerminateOnNaN``),
     or one that ends with a non-finite loss or non-finite weights, writes nothing, stops
     training and sets ``refused`` to the reason, so the checkpoint on disk stays the last
-    good one.
+    good one. ``history`` grows only once the checkpoint holding it is written, so it always
+    says what the checkpoint on disk holds (``history.json`` never runs ahead of it).
+
+    When training begins, the optimizer's step count must be what the epochs done make
+    (epochs x batches per epoch): a checkpoint whose ``iterations`` were altered (2**63 - 1
+    would overflow when the next checkpoint is saved) is refused before the first batch.
     """
 
     def __init__(self, run_dir, history: dict | None = None):
@@ -98,9 +199,15 @@ class RunRecorder(Callback):
 
     def on_train_begin(self, logs=None):
         self.refused = None
+        steps, optimizer = self.params.get("steps"), self.model.optimizer
+        if steps is not None and optimizer is not None and optimizer.iterations != self.epochs_recorded * steps:
+            raise ValueError(f"{os.path.join(self.run_dir, CHECKPOINT)!r}: its optimizer has made "
+                             f"{optimizer.iterations} steps, but {self.epochs_recorded} epochs of {steps} batches make "
+                             f"{self.epochs_recorded * steps}: the checkpoint was altered or comes from another run; nothing "
+                             "was trained")
         if not os.path.exists(os.path.join(self.run_dir, CHECKPOINT)):
             self._snapshot(0)
-            self._checkpoint(0)
+            self._checkpoint(0, self.history)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._batches = 0
@@ -114,12 +221,14 @@ class RunRecorder(Callback):
             self.refused = f"epoch {epoch + 1} {problem}"
             self.model.stop_training = True
             return
+        history = {key: list(values) for key, values in self.history.items()}
         for key, value in (logs or {}).items():
             if key != "time":
-                self.history.setdefault(key, []).append(float(value))
+                history.setdefault(key, []).append(float(value))
         self._snapshot(epoch + 1)
-        write_history(self.run_dir, self.history)
-        self._checkpoint(epoch + 1)
+        self._checkpoint(epoch + 1, history)
+        self.history = history
+        write_history(self.run_dir, history)
 
     def _problem(self, logs: dict) -> str | None:
         """Why this epoch's state must not be saved, or None."""
@@ -133,8 +242,8 @@ class RunRecorder(Callback):
             return "ended with NaN or infinite weights"
         return None
 
-    def _checkpoint(self, epochs_done: int) -> None:
-        state = {"epochs_done": epochs_done, "rng_state": _jsonable(backend.get_rng_state()), "history": self.history}
+    def _checkpoint(self, epochs_done: int, history: dict) -> None:
+        state = {"epochs_done": epochs_done, "rng_state": _jsonable(backend.get_rng_state()), "history": history}
         save_model(self.model, os.path.join(self.run_dir, CHECKPOINT), training_state=state)
 
     def _snapshot(self, epoch: int) -> None:
@@ -162,43 +271,191 @@ def write_history(run_dir, history: dict) -> None:
 
 
 def start(cfg: RunConfig, run_dir):
-    """A fresh run: seed, build the model, write ``config.json``. Returns the model.
+    """A fresh run: check the settings, lock the folder, seed, build the model, write ``config.json``.
+    Returns the model.
 
-    The configuration is checked (by building the model) before the folder is
-    created, so a bad setting leaves no empty run folder behind.
+    The configuration is checked (every setting, then by building the model) before the
+    folder is created, so a bad setting leaves no empty run folder behind. The folder's lock
+    is kept (see the module docstring); a refusal releases it.
     """
+    checked_config(asdict(cfg), "the run settings")
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise ValueError(f"{run_dir!r} is a file, not a run folder; choose another --out")
-    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
-        raise ValueError(f"{run_dir!r} already holds a run; resume it with --resume or choose another --out")
-    utils.set_random_seed(cfg.seed)
-    layers.clear_session()
-    model = build_model(cfg)
-    os.makedirs(run_dir, exist_ok=True)
-    remove_stale_temp_files(run_dir)  # a start killed before its first checkpoint may have left some
-    record = {"run": asdict(cfg), "model": model.get_config(), "convscope": __version__,
-              "numpy": backend.xp.__version__, "python": platform.python_version(), "floatx": backend.floatx()}
-    write_text(os.path.join(run_dir, CONFIG), json.dumps(record, indent=1))
+    if os.path.isdir(run_dir):
+        lock_run(run_dir)  # first: a run still training there is refused naming its PID
+    try:
+        if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+            raise ValueError(f"{run_dir!r} already holds a run; resume it with --resume or choose another --out")
+        utils.set_random_seed(cfg.seed)
+        layers.clear_session()
+        model = build_model(cfg)
+        os.makedirs(run_dir, exist_ok=True)
+        lock_run(run_dir)
+        remove_stale_temp_files(run_dir)  # a start killed before its first checkpoint may have left some
+        record = {"run": asdict(cfg), "model": model.get_config(), "convscope": __version__,
+                  "numpy": backend.xp.__version__, "python": platform.python_version(), "floatx": backend.floatx()}
+        write_text(os.path.join(run_dir, CONFIG), json.dumps(record, indent=1))
+    except BaseException:
+        unlock_run(run_dir)
+        raise
     return model
 
 
 def resume(run_dir):
-    """``(cfg, model, epochs_done, history)`` of an interrupted run, with the generator state restored."""
+    """``(cfg, model, epochs_done, history)`` of an interrupted run, with the generator state restored.
+
+    The folder is locked first (a run still training there is refused naming its PID), then
+    ``config.json`` and the checkpoint's training state are checked: a folder that does not add
+    up is refused with one ValueError, the lock released, nothing changed.
+    """
     path = os.path.join(run_dir, CONFIG)
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir!r} is not a run folder (no {CONFIG})")
-    with open(path, encoding="utf-8") as f:
-        cfg = RunConfig(**json.load(f)["run"])
-    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
-        # Stopped after writing its config but before its first checkpoint: start it again exactly as start() did.
+    lock_run(run_dir)
+    try:
+        cfg = read_config(path)
+        checkpoint = os.path.join(run_dir, CHECKPOINT)
+        if not os.path.exists(checkpoint):
+            # Stopped after writing its config but before its first checkpoint: start it again exactly as start() did.
+            remove_stale_temp_files(run_dir)
+            utils.set_random_seed(cfg.seed)
+            layers.clear_session()
+            return cfg, build_model(cfg), 0, {}
+        model, state = load_checkpoint(checkpoint)
+        epochs_done, history = _checked_state(state, cfg, checkpoint)
         remove_stale_temp_files(run_dir)
-        utils.set_random_seed(cfg.seed)
-        layers.clear_session()
-        return cfg, build_model(cfg), 0, {}
-    model, state = load_checkpoint(os.path.join(run_dir, CHECKPOINT))
-    backend.set_rng_state(state["rng_state"])
-    remove_stale_temp_files(run_dir)
-    return cfg, model, state["epochs_done"], state["history"]
+    except BaseException:
+        unlock_run(run_dir)
+        raise
+    return cfg, model, epochs_done, history
+
+
+def read_config(path) -> RunConfig:
+    """The settings of a run folder's ``config.json``, checked (``checked_config``); a ValueError naming the file."""
+    size = os.path.getsize(path)
+    if size > CONFIG_MAX_BYTES:
+        raise ValueError(f"{path!r} is {size} bytes; a run's {CONFIG} is a few KB (at most {CONFIG_MAX_BYTES})")
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.loads(f.read(CONFIG_MAX_BYTES + 1), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ValueError(f"{path!r} is not a run's {CONFIG}: {e}") from e
+    if not isinstance(record, dict) or not isinstance(record.get("run"), dict):
+        found = f"keys {sorted(record)[:10]}" if isinstance(record, dict) else type(record).__name__
+        raise ValueError(f'{path!r} is not a run\'s {CONFIG}: expected an object whose "run" holds the settings, '
+                         f"found {found}")
+    return checked_config(record["run"], path)
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _checked_state(state, cfg: RunConfig, path: str) -> tuple[int, dict]:
+    """``(epochs_done, history)`` of a checkpoint's training state, the generator state restored; else a
+    ValueError naming ``path`` and what does not add up."""
+    keys = ("epochs_done", "rng_state", "history")
+    if not isinstance(state, dict) or not all(k in state for k in keys):
+        found = f"keys {sorted(state, key=str)[:10]}" if isinstance(state, dict) else _shown(state)
+        raise ValueError(f"{path!r} is not a run's checkpoint: its training state must hold {', '.join(keys)}; "
+                         f"found {found}")
+    epochs_done, history = state["epochs_done"], state["history"]
+    if not _integer(0, cfg.epochs)(epochs_done):
+        raise ValueError(f"{path!r}: epochs_done must be an integer from 0 to the run's {cfg.epochs} epochs, "
+                         f"found {_shown(epochs_done)}")
+    if not isinstance(history, dict) or (epochs_done > 0 and not history):
+        raise ValueError(f"{path!r}: history must be an object of per-epoch lists ({epochs_done} epochs done), "
+                         f"found {_shown(history) if not isinstance(history, dict) else 'none'}")
+    for key, values in history.items():
+        # Any number: a logged metric may be infinite (a validation loss), the loss itself is checked when recorded.
+        if not (isinstance(values, list) and len(values) == epochs_done
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            shown = f"a list of {len(values)}" if isinstance(values, list) else _shown(values)
+            raise ValueError(f"{path!r}: history {key!r} must be a list of {epochs_done} numbers (one per epoch "
+                             f"done), found {shown}")
+    try:
+        backend.set_rng_state(state["rng_state"])
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
+        raise ValueError(f"{path!r}: rng_state is not the state of a PCG64 generator "
+                         f"({type(e).__name__}: {e})") from e
+    return epochs_done, history
+
+
+# -- one process per run folder ---------------------------------------------------------------
+_held: dict[str, tuple[int, contextlib.ExitStack]] = {}  # real path of a folder -> (its lock's descriptor, signals)
+
+
+def lock_run(run_dir) -> None:
+    """Hold ``run_dir``'s lock until this process ends or calls ``unlock_run`` (again: nothing to do).
+
+    A ValueError naming the PID that holds it when another process does. The lock file
+    (``LOCK``) holds the holder's PID; it is ``flock``ed, so a holder that died left only a file,
+    which is taken over. While held, SIGTERM and SIGHUP raise ``Interrupted`` (``stop_signals_interrupt``).
+    """
+    key = os.path.realpath(run_dir)
+    if key in _held or fcntl is None:
+        return
+    path = os.path.join(key, LOCK)
+    while True:
+        try:
+            # No symlink followed, nothing blocks (a FIFO planted there), not inherited by child programs.
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise ValueError(f"{run_dir!r}: cannot take the run folder's lock {path!r}: {e.strerror or e}") from e
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ValueError(f"{run_dir!r}: the run folder's lock {path!r} is not a regular file; remove it")
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _holder(fd)
+                raise ValueError(f"{run_dir!r} is in use by another convscope train (PID {holder}): one process at a "
+                                 f"time trains in a run folder; wait for it to end, stop it (kill {holder}; it keeps "
+                                 "its last checkpoint), or choose another folder") from None
+            except OSError as e:  # a file system without locks
+                raise ValueError(f"{run_dir!r}: cannot lock the run folder: {e.strerror or e}") from e
+            if _same_file(fd, path):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # its holder removed the file between our open and our lock: lock the one on disk now
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    signals = contextlib.ExitStack()
+    signals.enter_context(stop_signals_interrupt())
+    _held[key] = (fd, signals)
+
+
+def unlock_run(run_dir) -> None:
+    """Release ``run_dir``'s lock if this process holds it, removing the lock file."""
+    key = os.path.realpath(run_dir)
+    held = _held.pop(key, None)
+    if held is None:
+        return
+    fd, signals = held
+    with contextlib.suppress(OSError):
+        os.remove(os.path.join(key, LOCK))  # still locked: a process that opened it meanwhile fails, then retries
+    os.close(fd)
+    signals.close()
+
+
+@atexit.register
+def _unlock_all() -> None:
+    for key in list(_held):
+        unlock_run(key)
+
+
+def _holder(fd: int) -> str:
+    text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    return text if text.isdigit() else "unknown"
+
+
+def _same_file(fd: int, path: str) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+    except FileNotFoundError:
+        return False
 
 
 # The hidden temp files atomic_write makes for a run's own files (".NAME.<random>.tmp"), and only those:

@@ -11,6 +11,7 @@ DEFAULT_OUT = "pictures"
 
 def register(subparsers) -> dict:
     """Add ``show`` and its six pictures to the ``convscope`` command line; returns ``{"show": handler}``."""
+    from .figures import SCALES   # figures imports matplotlib only when it draws
     show = subparsers.add_parser("show", allow_abbrev=False, help="draw a model's filters, feature maps, gradients "
                                  "or a run's training curves as PNG files",
                                  description="Draw pictures of a model or a run folder (PNG; evolution also as GIF). "
@@ -18,20 +19,32 @@ def register(subparsers) -> dict:
     what = show.add_subparsers(dest="picture", metavar="PICTURE", parser_class=type(show))
     what.required = True
 
-    filters = what.add_parser("filters", allow_abbrev=False, help="every filter of each conv layer")
+    filters = what.add_parser("filters", allow_abbrev=False, help="the filters of each conv layer (of a large bank, a "
+                              "chosen subset: --filters, --channels)")
     filters.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
     filters.add_argument("--layer", help="only this conv layer (default: every conv layer, nested models' too)")
 
     maps = what.add_parser("maps", allow_abbrev=False,
                            help="feature maps of every conv and pooling layer for one input, before and after activation")
     maps.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
-    maps.add_argument("image", nargs="?", help="a picture of a digit (PNG, JPEG, ...); or use --index")
+    maps.add_argument("image", nargs="?", help="a picture of a digit (PNG, JPEG, ...); or use --index "
+                      "(default: test image 0)")
 
     gradients = what.add_parser("gradients", allow_abbrev=False,
                                 help="for one input and its label: the input gradient and every kernel gradient")
     gradients.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
-    gradients.add_argument("image", nargs="?", help="a picture of a digit (needs --label); or use --index")
+    gradients.add_argument("image", nargs="?", help="a picture of a digit (needs --label); or use --index "
+                           "(default: test image 0)")
     gradients.add_argument("--label", type=int, choices=range(10), metavar="DIGIT", help="the label of IMAGE")
+
+    for parser in (filters, gradients):
+        parser.add_argument("--filters", metavar="LIST", help="which filters to draw: indices or ranges, e.g. 0-7 or "
+                            "0,3,5 (default: all of a first layer, up to 64; filters 0-15 of a deeper one)")
+        parser.add_argument("--channels", metavar="LIST", help="which input channels of a deeper layer to draw "
+                            "(default: 0-7); a first layer's filters are drawn whole")
+        parser.add_argument("--scale", choices=SCALES, default="auto",
+                            help="colour scale: one shared by all filters, one per filter, or auto (per filter when "
+                                 "a shared one would leave many filters pale; the default); the picture says which")
 
     for parser in (maps, gradients):
         parser.add_argument("--layer", action="append", metavar="NAME",
@@ -42,9 +55,12 @@ def register(subparsers) -> dict:
                                  "when its first layer is Rescaling / Normalization, [-1, 1] for keras.applications "
                                  "MobileNet, else [0, 1]); the digit is resized and its gray copied into every "
                                  "channel to fit the model's input shape")
-        parser.add_argument("--index", type=int, help="test image N of --dataset instead of IMAGE")
+        parser.add_argument("--index", type=int, help="test image N of --dataset instead of IMAGE (default: 0)")
+        parser.add_argument("--least-confident", action="store_true",
+                            help="the test image of --dataset whose largest probability is the lowest")
         parser.add_argument("--dataset", default="mnist", choices=("mnist", "fashion-mnist", "mnist-sample"),
-                            help="test set for --index (default: mnist if found on disk, else the offline sample)")
+                            help="test set for --index and --least-confident (default: mnist if found on disk, else "
+                                 "the offline sample)")
 
     history = what.add_parser("history", allow_abbrev=False, help="loss and accuracy curves of a run")
     history.add_argument("run", help="a run folder (with history.json)")
@@ -82,17 +98,59 @@ def show_filters(args) -> int:
     if not convs:
         raise ValueError(f"layer {args.layer!r} is a {type(layers[0][1]).__name__}, not a conv layer" if args.layer
                          else "the model has no conv layer")
+    select = _selector(args)
+    drawn = 0
     for path, layer in convs:
         kernel, bias, title = filter_bank(layer)
-        _save(filters_figure(kernel, title=title, bias=bias), args.out, f"filters_{path.replace('/', '_')}.png")
+        options = select(path, kernel)
+        if options is not None:
+            _save(filters_figure(kernel, title=title, bias=bias, **options), args.out,
+                  f"filters_{path.replace('/', '_')}.png")
+            drawn += 1
+    if not drawn:
+        raise ValueError("no conv layer has the filters and input channels that --filters and --channels ask for")
     return 0
+
+
+def _selector(args):
+    """``select(path, kernel)`` -> the ``filters_figure`` options for one layer from --filters, --channels and
+    --scale; indices a layer lacks are dropped and said (None, and said, when none is left)."""
+    from .figures import describe_indices
+    from .sources import parse_indices
+
+    filters, channels = parse_indices(args.filters, "--filters"), parse_indices(args.channels, "--channels")
+
+    def kept(path, asked, count, option, noun):
+        present = [i for i in asked if i < count]
+        if len(present) < len(asked):
+            shown = f"showing {describe_indices(present)}" if present else "left out"
+            print(f"{path}: has {count} {noun}, {option} asks for {describe_indices(asked)}: {shown}")
+        return present
+
+    def select(path, kernel):
+        _, _, inputs, count = kernel.shape
+        options = {"scale": args.scale}
+        if filters is not None:
+            options["filters"] = kept(path, filters, count, "--filters", "filters")
+            if not options["filters"]:
+                return None
+        if channels is not None and inputs in (1, 3):
+            print(f"{path}: its filters have {inputs} input channel{'s' if inputs > 1 else ''}, drawn whole "
+                  "(--channels picks a deeper layer's columns)")
+        elif channels is not None:
+            options["channels"] = kept(path, channels, inputs, "--channels", "input channels")
+            if not options["channels"]:
+                return None
+        return options
+
+    return select
 
 
 def show_maps(args) -> int:
     from .model_figures import maps_figures
 
     model, adapter, layers = _model_and_input(args)
-    image, name, _ = _input(args, need_label=False)
+    image, name, _ = _input(args, model, adapter, need_label=False)
     for part, fig in maps_figures(model, image, title_prefix=f"{name}: ", adapter=adapter, layers=layers):
         _save(fig, args.out, f"maps_{_slug(name)}_{part}.png")
     return 0
@@ -102,8 +160,9 @@ def show_gradients(args) -> int:
     from .model_figures import gradient_figures
 
     model, adapter, layers = _model_and_input(args)
-    image, name, label = _input(args, need_label=True)
-    for part, fig in gradient_figures(model, image, label, title_prefix=f"{name}: ", adapter=adapter, layers=layers):
+    image, name, label = _input(args, model, adapter, need_label=True)
+    for part, fig in gradient_figures(model, image, label, title_prefix=f"{name}: ", adapter=adapter, layers=layers,
+                                      select=_selector(args)):
         _save(fig, args.out, f"gradients_{_slug(name)}_{part}.png")
     return 0
 
@@ -133,8 +192,19 @@ def show_history(args) -> int:
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e})") from None
     title = f"Training curves: {os.path.basename(os.path.normpath(args.run))}"
-    _save(curves_figure(history, title=title), args.out, "history.png")
+    _save(curves_figure(history, title=title, training_only=_training_only(args.run)), args.out, "history.png")
     return 0
+
+
+def _training_only(run):
+    """The run's model's training-only layers (``sources.training_only_layers``); None when it has no model file."""
+    from .sources import model_path, open_model, training_only_layers
+
+    try:
+        model_path(run)
+    except ValueError:
+        return None
+    return training_only_layers(open_model(run))
 
 
 def show_evolution(args) -> int:
@@ -161,18 +231,23 @@ def show_augment(args) -> int:
     return 0
 
 
-def _input(args, need_label: bool):
-    """``(image, name for titles and files, label or None)`` from IMAGE or --index."""
-    from .sources import load_test_set, pick
+def _input(args, model, adapter, need_label: bool):
+    """``(image, name for titles and files, label or None)`` from IMAGE, --index or --least-confident (default:
+    test image 0)."""
+    from .sources import least_confident, load_test_set, pick
 
-    if (args.image is None) == (args.index is None):
-        raise ValueError("give either IMAGE or --index N (one test image), not both and not neither")
-    if args.index is not None:
+    if sum((args.image is not None, args.index is not None, args.least_confident)) > 1:
+        raise ValueError("give one input: IMAGE, --index N or --least-confident (default: test image 0)")
+    if args.image is None:
         if getattr(args, "label", None) is not None:
             raise ValueError("--label is only for IMAGE: a test image's label comes with it")
         dataset, x, y = load_test_set(args.dataset)
-        image, label = pick(x, y, args.index)
-        return image, f"{dataset} test image {args.index}", label
+        index = 0 if args.index is None else args.index
+        if args.least_confident:
+            index, top = least_confident(model, adapter, x)
+            print(f"Least confident: {dataset} test image {index} (largest probability {top:.3f}, label {int(y[index])})")
+        image, label = pick(x, y, index)
+        return image, f"{dataset} test image {index}", label
     from ..images import load_digit
 
     if need_label and args.label is None:

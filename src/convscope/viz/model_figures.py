@@ -16,6 +16,9 @@ from . import _mpl
 from .figures import DIVERGING, feature_maps_figure, filters_figure, symmetric_limit
 from .sources import filter_bank, input_adapter, is_conv, walk_layers
 
+SALIENCY_PERCENTILE = 99  # the saliency's colour limit: a few strong pixels do not wash out the rest
+CONFIDENT = 0.99  # p(label) from which the saliency's note calls the model sure
+
 
 def input_figure(shown, probabilities, title=None, label=None, note=None, value_range=(0.0, 1.0)):
     """The model's input (one channel of it) beside its probabilities (the predicted class in red, the label
@@ -64,7 +67,7 @@ def maps_figures(model, image, title_prefix="", adapter=None, layers=None):
         slug = path.replace("/", "_")
         if is_conv(layer) and activation is not None and activation.name != "linear":
             yield f"{slug}_preactivation", feature_maps_figure(
-                record.preactivation[0], f"{head}: before {activation.name} (z = conv + bias)", label="z")
+                record.preactivation[0], f"{head}: before {activation.name} (z = x ⋆ K + b)", label="z")
             yield f"{slug}_output", feature_maps_figure(
                 record.output[0], f"{head}: after {activation.name}", label=f"{activation.name}(z)")
         else:
@@ -85,10 +88,13 @@ def _spatial_records(model, records, prefix=""):
     return found
 
 
-def gradient_figures(model, image, label: int, title_prefix="", adapter=None, layers=None):
+def gradient_figures(model, image, label: int, title_prefix="", adapter=None, layers=None, select=None):
     """``(name, Figure)`` pairs, one at a time, for one input and its label: the input gradient (saliency) and
-    each conv layer's kernel gradient dL/d(kernel), nested models' layers included, each on its own symmetric scale.
-    ``adapter`` and ``layers`` as for ``maps_figures``."""
+    each conv layer's kernel gradient dL/dK, nested models' layers included, each on its own symmetric scale
+    (``filters_figure``'s: per filter where one shared scale would leave many filters pale).
+    ``adapter`` and ``layers`` as for ``maps_figures``; ``select(path, kernel)`` gives each kernel gradient's
+    ``filters_figure`` options (``filters``, ``channels``, ``scale``), or None to leave that layer out
+    (default: every layer, default subset and scale)."""
     adapter = adapter or input_adapter(model)
     x = adapter(image, backend.floatx())
     records = model.trace(x, np.array([label]))
@@ -111,31 +117,55 @@ def gradient_figures(model, image, label: int, title_prefix="", adapter=None, la
             if layers is not None and path not in layers and layer.name not in layers:
                 continue
             shown, bias, _ = filter_bank(layer, kernel, record.param_grads.get(f"{owner}/bias" if owner else "bias"))
+            options = {} if select is None else select(path, shown)
+            if options is None:
+                continue
             nested = "" if not owner else f" (inside {record.name})"
-            title = f"{title_prefix}{layer.name}{nested}: dL/d(kernel) for label {label} (db = dL/d(bias))"
+            title = f"{title_prefix}{layer.name}{nested}: dL/dK for label {label} (db = dL/db)"
             yield f"{path.replace('/', '_')}_kernel_gradient", filters_figure(
-                shown, title=title, bias=bias, label="dL/d(weight)", bias_name="db")
+                shown, title=title, bias=bias, label="dL/d(weight)", bias_name="db", **options)
 
 
-def saliency_figure(image, gradient, label, probabilities, title=None, value_range=(0.0, 255.0), note=None):
+def confidence_note(p: float) -> str:
+    """What the size of the gradients says, given the probability ``p`` of the label."""
+    if p >= CONFIDENT:
+        return (f"the model is sure (p(label) = {p:.4f}): the loss and its gradients are small; "
+                "an input it doubts: convscope show gradients MODEL --least-confident")
+    return f"the model is unsure (p(label) = {p:.4f}): the loss and its gradients are larger than for an input it is sure of"
+
+
+def saliency_figure(image, gradient, label, probabilities, title=None, value_range=(0.0, 255.0), note=None,
+                    percentile=SALIENCY_PERCENTILE):
     """The input beside dL/d(input): red pixels raise the loss when brightened, blue ones lower it.
-    ``value_range``: the input's black and white values; ``note`` how the input was made."""
-    limit = symmetric_limit(gradient)
-    fig = _mpl.new_figure(figsize=(8, 3.6), layout="constrained")
+
+    The colour limits are ±(the ``percentile``-th percentile of |dL/d(pixel)|), not ±max: a few strong pixels
+    would otherwise leave the rest white; the pixels beyond are drawn at full colour, and the note says the
+    limit, the largest value and how many pixels lie beyond. ``value_range``: the input's black and white
+    values; ``note`` how the input was made."""
+    magnitude = np.abs(gradient)
+    largest = symmetric_limit(gradient)
+    limit = float(np.percentile(magnitude, percentile))
+    limit = limit if limit > 0 else largest
+    beyond = int(np.sum(magnitude > limit))
+    fig = _mpl.new_figure(figsize=(8.4, 3.9), layout="constrained")
     left, middle, right = fig.subplots(1, 3)
     left.imshow(image, cmap="gray", vmin=value_range[0], vmax=value_range[1], interpolation="nearest")
     predicted = int(np.argmax(probabilities))
-    left.set_title(f"input: label {label}, predicted {predicted}\np(label) = {probabilities[label]:.4f}", fontsize=8)
+    p = float(probabilities[label])
+    left.set_title(f"input: label {label}, predicted {predicted}\np(label) = {p:.4f}, 1 − p(label) = {1 - p:.2g}",
+                   fontsize=8)
     shown = middle.imshow(gradient, cmap=DIVERGING, vmin=-limit, vmax=limit, interpolation="nearest")
     middle.set_title("dL/d(pixel), signed", fontsize=8)
-    _mpl.colour_bar(fig, shown, ax=middle, shrink=0.8, label="dL/d(pixel)")
+    _mpl.colour_bar(fig, shown, ax=middle, shrink=0.8, label="dL/d(pixel)", extend="both" if beyond else "neither")
     right.imshow(image, cmap="gray", vmin=value_range[0], vmax=value_range[1], interpolation="nearest")
-    right.imshow(np.abs(gradient), cmap="magma", alpha=0.65, vmin=0, vmax=limit, interpolation="nearest")
+    right.imshow(magnitude, cmap="magma", alpha=0.65, vmin=0, vmax=limit, interpolation="nearest")
     right.set_title("|dL/d(pixel)| over the input", fontsize=8)
     for ax in (left, middle, right):
         ax.set_axis_off()
     fig.suptitle(title or "Input gradient")
-    fig.supxlabel(f"L = cross-entropy for label {label}; red: brightening the pixel raises the loss, "
-                  f"blue: lowers it; limits ±{limit:.3g}" + "".join(f"\n{line}" for line in textwrap.wrap(note or "", 110)),
-                  fontsize=8)
+    scale = (f"colour limits ±{limit:.3g}, the {percentile:g}th percentile of |dL/d(pixel)| (largest {largest:.3g}; "
+             f"{beyond} pixel{'s' if beyond != 1 else ''} beyond, drawn at full colour)")
+    lines = [f"L = cross-entropy for label {label}; red: brightening the pixel raises the loss, blue: lowers it",
+             scale, confidence_note(p)]
+    fig.supxlabel("\n".join(lines + textwrap.wrap(note or "", 110)), fontsize=8)
     return fig

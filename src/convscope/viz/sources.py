@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..runs import model_file as model_path  # the one way a model file or run folder is opened (the explorer's too)
+
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 
 
@@ -183,6 +185,49 @@ def parse_range(text):
     return low, high
 
 
+def parse_indices(text, option: str):
+    """``"0-7"``, ``"0,3,5"`` or ``"0-3,8"`` -> ``[0, 1, ...]`` in the order written (None for None); a ValueError
+    naming ``option`` for anything else."""
+    if text is None:
+        return None
+    indices = []
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        if not (first.isdigit() and (not dash or last.isdigit())):
+            raise ValueError(f"{option} must be indices or ranges such as 0-7 or 0,3,5, received {text!r}")
+        low, high = int(first), int(last) if dash else int(first)
+        if high < low:
+            raise ValueError(f"{option}: a range runs from low to high (e.g. 0-7), received {part.strip()!r}")
+        indices += range(low, high + 1)
+    return indices
+
+
+def least_confident(model, adapter, images, batch: int = 500):
+    """``(index, top probability)`` of the image the model is least sure of: the lowest largest probability.
+    ``images`` are uint8 digits ``(n, 28, 28)``, fed through ``adapter`` ``batch`` at a time."""
+    from .. import backend
+
+    tops = np.concatenate([np.max(model.predict(adapter(images[i:i + batch], backend.floatx()), verbose=0), axis=1)
+                           for i in range(0, len(images), batch)])
+    index = int(np.argmin(tops))
+    return index, float(tops[index])
+
+
+def training_only_layers(model) -> list[str]:
+    """The layers of ``model`` (nested models' too) that act differently in training, one phrase each:
+    ``["dropout (rate 0.5)", "batch_normalization (the batch's statistics)", "random_flip (random flip)"]``."""
+    found = []
+    for _, layer in walk_layers(model):
+        kind = type(layer).__name__
+        if kind == "Dropout":
+            found.append(f"{layer.name} (rate {layer.rate:g})")
+        elif kind == "BatchNormalization":
+            found.append(f"{layer.name} (the batch's statistics)")
+        elif kind.startswith("Random"):
+            found.append(f"{layer.name} (random {kind[len('Random'):].lower()})")
+    return found
+
+
 @contextmanager
 def _floatx(name):
     from .. import backend
@@ -195,21 +240,8 @@ def _floatx(name):
         backend.set_floatx(previous)
 
 
-def model_path(path) -> str:
-    """The model file named by ``path``: the file itself, or a run folder's final model (else its checkpoint)."""
-    from ..runs import CHECKPOINT, FINAL_MODEL
-
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        for name in (FINAL_MODEL, CHECKPOINT):
-            if os.path.isfile(os.path.join(path, name)):
-                return os.path.join(path, name)
-        raise ValueError(f"{path!r} is a folder without {FINAL_MODEL} or {CHECKPOINT}")
-    return path
-
-
 def open_model(path):
-    """The model in a model file or run folder (see ``model_path``), uncompiled: the tools only read it."""
+    """The model in a model file or run folder (see ``runs.model_file``), uncompiled: the tools only read it."""
     from ..saving import load_model
 
     return load_model(model_path(path), compile=False)
