@@ -58,4 +58,6 @@ def check(size: int, what: str, max_bytes: int | None = None, error=ValueError) 
 
 
 def human(size: int) -> str:
+    if size >= 10**18:  # a hostile shape's product may be beyond any float
+        return f"about 10^{len(str(size)) - 1} bytes"
     return f"{size / 1e9:.3g} GB" if size >= 1e9 else f"{size / 1e6:.3g} MB" if size >= 1e6 else f"{size} bytes"

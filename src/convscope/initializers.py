@@ -8,16 +8,37 @@ so ``backend.set_seed`` makes a whole model reproducible.
 ``get`` turns a Keras name (``"glorot_uniform"``, ``"GlorotUniform"``), a
 ``{"class_name", "config"}`` dict or an initializer into an initializer;
 ``serialize`` is its inverse.
+
+Inside ``with placeholders():`` (one thread's block) every initializer here returns zeros and
+draws nothing: a model built only to receive the weights a file holds (``load_model``,
+``load_keras``) would throw its initial values away, and drawing them is real work for a
+hostile file to ask for (an Orthogonal initializer is a QR decomposition, O(rows * cols *
+min(rows, cols)) operations: 6.6 s and 787 MB for one 4000 x 4000 kernel).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import math
 import numbers
 import re
 
-from . import backend
+from . import backend, budget
+
+_PLACEHOLDERS = contextvars.ContextVar("convscope_initializer_placeholders", default=False)
+
+
+@contextlib.contextmanager
+def placeholders():
+    """Within the block (in this thread only), convscope's initializers check the shape they are given and
+    return zeros of it, drawing nothing (``np.zeros``: pages the weights read from a file then replace)."""
+    token = _PLACEHOLDERS.set(True)
+    try:
+        yield
+    finally:
+        _PLACEHOLDERS.reset(token)
 
 # Std of a standard normal truncated to [-2, 2]; VarianceScaling divides by it
 # so that the *truncated* samples have the requested std.
@@ -85,9 +106,24 @@ def _shape(owner: str, shape) -> tuple[int, ...]:
 
 
 class Initializer:
-    """Base class: ``__call__(shape, dtype=None)``, ``get_config()``, ``from_config(config)``."""
+    """Base class: ``__call__(shape, dtype=None)``, ``get_config()``, ``from_config(config)``.
+
+    convscope's initializers define ``_generate(shape, dtype)`` (the shape checked, the dtype resolved) and,
+    where some shapes cannot be filled, ``_check_shape``; one of your own may define ``__call__`` instead, as
+    in Keras."""
 
     def __call__(self, shape, dtype=None):
+        shape = _shape(type(self).__name__, shape)
+        self._check_shape(shape)
+        dtype = dtype or backend.floatx()
+        if _PLACEHOLDERS.get():
+            return backend.xp.zeros(shape, dtype=dtype)
+        return self._generate(shape, dtype)
+
+    def _check_shape(self, shape) -> None:
+        """Refuse (ValueError) a shape this initializer cannot fill; every shape by default."""
+
+    def _generate(self, shape, dtype):
         raise NotImplementedError(f"{type(self).__name__} does not implement __call__")
 
     def get_config(self) -> dict:
@@ -112,15 +148,15 @@ class Initializer:
 class Zeros(Initializer):
     """w = 0."""
 
-    def __call__(self, shape, dtype=None):
-        return backend.xp.zeros(_shape("Zeros", shape), dtype=dtype or backend.floatx())
+    def _generate(self, shape, dtype):
+        return backend.xp.zeros(shape, dtype=dtype)
 
 
 class Ones(Initializer):
     """w = 1."""
 
-    def __call__(self, shape, dtype=None):
-        return backend.xp.ones(_shape("Ones", shape), dtype=dtype or backend.floatx())
+    def _generate(self, shape, dtype):
+        return backend.xp.ones(shape, dtype=dtype)
 
 
 class Constant(Initializer):
@@ -129,8 +165,8 @@ class Constant(Initializer):
     def __init__(self, value=0.0):
         self.value = _real("Constant", "value", value)
 
-    def __call__(self, shape, dtype=None):
-        return backend.xp.full(_shape("Constant", shape), self.value, dtype=dtype or backend.floatx())
+    def _generate(self, shape, dtype):
+        return backend.xp.full(shape, self.value, dtype=dtype)
 
     def get_config(self) -> dict:
         return {"value": self.value}
@@ -148,9 +184,8 @@ class _Random(Initializer):
     def _draw(self, shape, dtype):
         raise NotImplementedError
 
-    def __call__(self, shape, dtype=None):
-        values = self._draw(_shape(type(self).__name__, shape), self._rng())
-        return backend.xp.asarray(values, dtype=dtype or backend.floatx())
+    def _generate(self, shape, dtype):
+        return backend.xp.asarray(self._draw(shape, self._rng()), dtype=dtype)
 
     def get_config(self) -> dict:
         return {"seed": self.seed}
@@ -322,22 +357,29 @@ class Orthogonal(_Random):
     columns when that matrix is tall, orthonormal rows when it is wide. Q's
     columns are sign-corrected by sign(diag(R)) so that Q is uniformly
     distributed (Haar measure). Needs a shape of rank >= 2.
+
+    The decomposition is computed in float64 and needs about four (max, min) float64 matrices at
+    once (the draw, LAPACK's copy, Q and the result): that is checked against the memory budget
+    (``convscope.budget``) before anything is drawn.
     """
 
     def __init__(self, gain=1.0, seed=None):
         self.gain = _real("Orthogonal", "gain", gain)
         super().__init__(seed)
 
-    def _draw(self, shape, rng):
+    def _check_shape(self, shape) -> None:
         if len(shape) < 2:
             raise ValueError(f"Orthogonal: argument `shape` expected rank >= 2, received {shape!r}")
+
+    def _draw(self, shape, rng):
         rows, cols = math.prod(shape[:-1]), shape[-1]
-        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
-        q, r = backend.xp.linalg.qr(a)
-        q = q * backend.xp.sign(backend.xp.diag(r))
-        if rows < cols:
-            q = q.T
-        return self.gain * q.reshape(shape)
+        tall = (max(rows, cols), min(rows, cols))
+        budget.check(4 * budget.nbytes(tall, 8) + budget.nbytes((tall[1], tall[1]), 8),
+                     f"Orthogonal initializer for shape {shape} (a QR decomposition of a {tall[0]} x {tall[1]} matrix)")
+        q, r = backend.xp.linalg.qr(rng.standard_normal(tall))
+        q *= backend.xp.sign(backend.xp.diag(r))  # in place: the matrix may be large
+        q *= self.gain
+        return (q.T if rows < cols else q).reshape(shape)
 
     def get_config(self) -> dict:
         return {"gain": self.gain, **super().get_config()}
@@ -349,11 +391,12 @@ class Identity(Initializer):
     def __init__(self, gain=1.0):
         self.gain = _real("Identity", "gain", gain)
 
-    def __call__(self, shape, dtype=None):
-        shape = _shape("Identity", shape)
+    def _check_shape(self, shape) -> None:
         if len(shape) != 2:
             raise ValueError(f"Identity: argument `shape` expected a 2-D shape, received {shape!r}")
-        return self.gain * backend.xp.eye(*shape, dtype=dtype or backend.floatx())
+
+    def _generate(self, shape, dtype):
+        return self.gain * backend.xp.eye(*shape, dtype=dtype)
 
     def get_config(self) -> dict:
         return {"gain": self.gain}

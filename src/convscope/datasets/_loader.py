@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import tokenize
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from .. import budget
 from ..errors import DataFileError
-from . import download, idx
+from . import download, idx, npz
 
 #: Folders that system packages install datasets into, searched after the cache.
 SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
@@ -74,45 +73,23 @@ def load_idx_folder(folder: str | os.PathLike) -> tuple[Split, Split]:
 def load_npz(path: str | os.PathLike, *, max_bytes: int = 4 * idx.MAX_BYTES) -> tuple[Split, Split]:
     """Read a Keras-style ``mnist.npz`` holding uint8 arrays ``x_train``, ``y_train``, ``x_test``, ``y_test``.
 
-    Array headers are checked before anything is allocated, so neither a
-    pickled object array nor a header that claims a huge shape gets loaded.
+    Array headers are checked before anything is allocated (``npz.NpzArchive``), so neither a
+    pickled object array, nor a header that claims a huge shape, nor a raw member named like an
+    array gets loaded; together the arrays may take at most ``max_bytes`` and the memory budget.
     """
     path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            _check_npz_members(archive, path.name, max_bytes)
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in NPZ_KEYS}
-    except DataFileError:
-        raise
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError) as exc:
-        # SyntaxError, TokenError: numpy tokenizes a malformed .npy header.
-        raise DataFileError(f"{path.name}: not a readable .npz file ({exc})") from exc
+    with npz.NpzArchive(path) as archive:
+        missing = [key for key in NPZ_KEYS if key not in archive.members]
+        if missing:
+            raise DataFileError(f"{path.name}: missing arrays {', '.join(missing)} (expected {', '.join(NPZ_KEYS)})")
+        total = sum(archive.header(key, (np.uint8,)).nbytes for key in NPZ_KEYS)
+        if total > max_bytes:
+            raise DataFileError(f"{path.name}: arrays hold more than the {max_bytes}-byte limit")
+        budget.check(total, f"{path.name}: its four arrays", error=DataFileError)
+        arrays = {key: archive.read(key, (np.uint8,)) for key in NPZ_KEYS}
     train = _checked((arrays["x_train"], arrays["y_train"]), f"{path.name} (train)")
     test = _checked((arrays["x_test"], arrays["y_test"]), f"{path.name} (test)")
     return train, test
-
-
-def _check_npz_members(archive: zipfile.ZipFile, name: str, max_bytes: int) -> None:
-    members = {info.filename: info for info in archive.infolist()}
-    missing = [key for key in NPZ_KEYS if f"{key}.npy" not in members]
-    if missing:
-        raise DataFileError(f"{name}: missing arrays {', '.join(missing)} (expected {', '.join(NPZ_KEYS)})")
-    if sum(members[f"{key}.npy"].file_size for key in NPZ_KEYS) > max_bytes:
-        raise DataFileError(f"{name}: arrays hold more than the {max_bytes}-byte limit")
-    for key in NPZ_KEYS:
-        info = members[f"{key}.npy"]
-        with archive.open(info) as f:
-            version = np.lib.format.read_magic(f)
-            if version not in ((1, 0), (2, 0)):
-                raise DataFileError(f"{name}: {key} uses unsupported .npy format version {version}")
-            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = reader(f)
-        if dtype != np.uint8:
-            raise DataFileError(f"{name}: {key} has dtype {dtype}, expected uint8")
-        # uint8 takes one byte per value, so the declared shape must fit in the member's bytes.
-        if int(np.prod(shape, dtype=np.int64)) > info.file_size:
-            raise DataFileError(f"{name}: {key} declares shape {shape}, more values than its {info.file_size} bytes")
 
 
 def _checked(split: Split, where: str) -> Split:

@@ -8,6 +8,18 @@ leaves no temporary file behind.
 A file passes when the SHA-256 of its *decompressed* IDX bytes matches the
 known hash, so both a mirror's ``.gz`` and a re-compressed or uncompressed
 copy pass; where the mirrors' own ``.gz`` hash is known, it is accepted too.
+
+Mirrors are HTTPS wherever one serves the files. The last Fashion-MNIST mirror,
+Zalando's S3 website (fashion-mnist.s3-website.eu-central-1.amazonaws.com),
+speaks plain HTTP only: anyone on the network path can
+change what it sends, and the SHA-256 check refuses any change, so the worst
+it can do is fail and leave the error message below.
+
+Each try is bounded three ways: ``timeout`` for any one connect or read, a
+``deadline`` for the whole try (connecting, headers and body: a watchdog shuts
+the connection down wherever it waits), and ``min_rate``, the bytes per second
+it must keep up over every ``timeout`` seconds; a mirror that drips one byte at
+a time is abandoned for the next within ``timeout`` seconds.
 """
 
 from __future__ import annotations
@@ -15,7 +27,9 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
+import socket
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +43,10 @@ from . import idx
 FILE_NAMES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 #: Upper bound on one downloaded file, compressed or not (the largest, uncompressed, is 47,040,016 bytes).
 MAX_DOWNLOAD_BYTES = 64 * 2**20
+#: Seconds one try may take in all, and the bytes per second it must keep up (the largest .gz, 26 MB, needs 44 KB/s
+#: to finish within the deadline; a try below MIN_RATE would not).
+DEADLINE = 600.0
+MIN_RATE = 16 * 2**10
 
 
 @dataclass(frozen=True)
@@ -56,9 +74,11 @@ _SIZES = (47040016, 60008, 7840016, 10008)
 # MNIST: decompressed hashes from shared/data/mnist/README.md.
 # Fashion-MNIST: no published decompressed hashes were found. These were computed from
 # Debian's dataset-fashion-mnist 0.0~git20200523.55506a9-1, a re-compressed copy
-# of Zalando's repository (its .gz bytes differ from the mirrors'); the .gz
-# hashes of Zalando's original files are the ones independent public downloaders
-# agree on. Neither could be checked against a mirror here (no network).
+# of Zalando's repository (its .gz bytes differ from the mirrors'). The .gz hashes
+# are those of Zalando's own files as every mirror serves them (the ones
+# tensorflow-datasets pins; their MD5s are the ones Zalando's README publishes); both
+# hashes of the two label files were checked against Zalando's repository. No
+# mirror could be reached from here (no network).
 DATASETS: dict[str, Remote] = {
     "mnist": Remote(
         mirrors=(
@@ -78,20 +98,23 @@ DATASETS: dict[str, Remote] = {
     "fashion-mnist": Remote(
         mirrors=(
             "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-            # Zalando's S3 website endpoint serves plain HTTP only; the hash check makes that safe.
+            # Zalando's repository holds the original .gz files (29 KB to 26 MB, plain git objects).
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+            # Zalando's S3 website endpoint serves plain HTTP only, so it comes last: the SHA-256 check is what
+            # protects its content (see the module docstring).
             "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         ),
         files=tuple(
             FileSpec(name, size, sha, gz_sha)
             for name, size, (sha, gz_sha) in zip(FILE_NAMES, _SIZES, (
                 ("c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-                 "08dc20ab1689590a0bcd66e874647b6ee8464e2d501b5a3f1f78831db19a3fdc"),
+                 "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
                 ("bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                 "b0197879cbda89f3dc7b894f9fd52b858e68ea4182b6947c9d8c2b67e5f18dcc"),
+                 "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
                 ("5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-                 "78dcbbfb5a27efaf1b6c1d616caca68560be8766c5bffcb2791df9273a534229"),
+                 "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
                 ("0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-                 "42bd18137a62d5998cdeae52bf3a0676ac6b706f5cf8439b47bb5b151ae3dccf"),
+                 "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
             ))
         ),
     ),
@@ -140,6 +163,8 @@ def download(
     backoff: float = 1.0,
     max_bytes: int = MAX_DOWNLOAD_BYTES,
     progress: bool = True,
+    deadline: float = DEADLINE,
+    min_rate: float = MIN_RATE,
 ) -> Path:
     """Fetch dataset ``name``'s files that ``dest`` lacks and return ``dest``.
 
@@ -147,9 +172,11 @@ def download(
     to ``DATASETS[name]``. Each mirror is tried ``1 + retries`` times for
     errors that may pass (time-outs, dropped connections, HTTP 5xx, truncated
     bodies), waiting ``backoff * attempt`` seconds between tries, and once for
-    the others (HTTP 4xx, wrong content, over ``max_bytes``). ``timeout`` bounds
-    each connect and read, in seconds. Raises ``DownloadError`` when no mirror
-    delivers a file, saying where to put the files by hand.
+    the others (HTTP 4xx, wrong content, over ``max_bytes``, too slow). ``timeout``
+    bounds each connect and read, in seconds; ``deadline`` a whole try; and a try
+    that receives fewer than ``min_rate`` bytes per second over any ``timeout``
+    seconds is abandoned. Raises ``DownloadError`` when no mirror delivers a
+    file, saying where to put the files by hand.
     """
     if name not in DATASETS:
         raise ValueError(f"download: unknown dataset {name!r}, expected one of {sorted(DATASETS)}")
@@ -160,7 +187,8 @@ def download(
     dest.mkdir(parents=True, exist_ok=True)
     for spec in files:
         if local_file(dest, spec.name) is None:
-            failures = _fetch(spec, mirrors, dest, timeout, retries, backoff, max_bytes, progress)
+            limits = _Limits(timeout, deadline, min_rate, max_bytes)
+            failures = _fetch(spec, mirrors, dest, limits, retries, backoff, progress)
             if failures is not None:
                 raise DownloadError(_advice(name, spec, dest, files, failures))
     return dest
@@ -174,14 +202,23 @@ class _MirrorError(Exception):
         self.retry = retry
 
 
-def _fetch(spec, mirrors, dest, timeout, retries, backoff, max_bytes, progress) -> list[str] | None:
+@dataclass(frozen=True)
+class _Limits:
+    timeout: float
+    deadline: float
+    min_rate: float
+    max_bytes: int
+
+
+def _fetch(spec, mirrors, dest, limits, retries, backoff, progress) -> list[str] | None:
     """Download ``spec`` into ``dest``; ``None`` on success, else one line per failed try."""
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + f"/{spec.name}.gz"
         for attempt in range(1, retries + 2):
             try:
-                _fetch_once(url, spec, dest, timeout, max_bytes, progress)
+                with _Watchdog(limits.deadline) as watchdog:
+                    _fetch_once(url, spec, dest, limits, progress, watchdog)
                 return None
             except _MirrorError as exc:
                 failures.append(f"{url}: {exc}")
@@ -191,18 +228,18 @@ def _fetch(spec, mirrors, dest, timeout, retries, backoff, max_bytes, progress) 
     return failures
 
 
-def _fetch_once(url, spec, dest, timeout, max_bytes, progress) -> None:
+def _fetch_once(url, spec, dest, limits, progress, watchdog) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "convscope"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with watchdog.opener.open(request, timeout=limits.timeout) as response:
             declared = response.headers.get("Content-Length")
             declared = int(declared) if declared and declared.isdigit() else None
-            if declared is not None and declared > max_bytes:
-                raise _MirrorError(f"declares {declared} bytes, over the {max_bytes}-byte limit", retry=False)
+            if declared is not None and declared > limits.max_bytes:
+                raise _MirrorError(f"declares {declared} bytes, over the {limits.max_bytes}-byte limit", retry=False)
             fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{spec.name}.", suffix=".part")
             try:
                 with os.fdopen(fd, "wb") as out, _progress_bar(progress, declared, spec.name) as bar:
-                    received = _copy(response, out, max_bytes, bar)
+                    received = _copy(response, out, limits, bar, watchdog)
                 if declared is not None and received < declared:
                     raise _MirrorError(f"truncated: received {received} of {declared} bytes", retry=True)
                 problem = verify(tmp, spec)
@@ -213,24 +250,113 @@ def _fetch_once(url, spec, dest, timeout, max_bytes, progress) -> None:
             finally:
                 if os.path.exists(tmp):
                     os.unlink(tmp)
-    except urllib.error.HTTPError as exc:
-        raise _MirrorError(f"HTTP {exc.code} {exc.reason}", retry=exc.code >= 500 or exc.code == 429) from exc
-    except urllib.error.URLError as exc:
-        raise _MirrorError(str(exc.reason), retry=True) from exc
-    except (OSError, http.client.HTTPException) as exc:
-        # Time-outs and dropped connections while reading the body land here.
-        raise _MirrorError(str(exc) or type(exc).__name__, retry=True) from exc
+    except _MirrorError:
+        raise
+    except Exception as exc:
+        if watchdog.expired:  # whatever the shut-down connection made the reader raise
+            raise _MirrorError(f"took longer than the {limits.deadline:g}-second deadline", retry=False) from exc
+        if isinstance(exc, urllib.error.HTTPError):
+            raise _MirrorError(f"HTTP {exc.code} {exc.reason}", retry=exc.code >= 500 or exc.code == 429) from exc
+        if isinstance(exc, urllib.error.URLError):
+            raise _MirrorError(str(exc.reason), retry=True) from exc
+        if isinstance(exc, (OSError, http.client.HTTPException)):
+            # Time-outs and dropped connections while reading the body land here.
+            raise _MirrorError(str(exc) or type(exc).__name__, retry=True) from exc
+        raise
 
 
-def _copy(response, out, max_bytes, bar) -> int:
+def _copy(response, out, limits, bar, watchdog) -> int:
+    """Copy the body, returning its length. ``read1`` returns as soon as any bytes arrive, so the deadline and
+    the rate are checked however slowly they come (``read`` would wait for a whole 64 KiB)."""
     received = 0
-    while chunk := response.read(2**16):
+    mark_time, mark_bytes = time.monotonic(), 0
+    while chunk := response.read1(2**16):
         received += len(chunk)
-        if received > max_bytes:
-            raise _MirrorError(f"sent more than the {max_bytes}-byte limit", retry=False)
+        if received > limits.max_bytes:
+            raise _MirrorError(f"sent more than the {limits.max_bytes}-byte limit", retry=False)
         out.write(chunk)
         bar.update(len(chunk))
+        now = time.monotonic()
+        if watchdog.expired:
+            raise _MirrorError(f"took longer than the {limits.deadline:g}-second deadline", retry=False)
+        if now - mark_time >= limits.timeout:
+            rate = (received - mark_bytes) / (now - mark_time)
+            if rate < limits.min_rate:
+                raise _MirrorError(f"too slow: {rate:.0f} bytes/s over {now - mark_time:.3g} s, below the minimum "
+                                   f"of {limits.min_rate:.0f}", retry=False)
+            mark_time, mark_bytes = now, received
+    if watchdog.expired:  # the shut-down connection ended the body early, or before it began
+        raise _MirrorError(f"took longer than the {limits.deadline:g}-second deadline", retry=False)
     return received
+
+
+class _Watchdog:
+    """Shuts down a try's connection once ``seconds`` have passed, wherever the try waits (headers dripping in,
+    a read that always returns a byte just in time): the blocked read then returns and the try fails as
+    ``expired``. ``opener`` opens URLs whose connections it watches (redirects included)."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._socket = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        handlers = _WatchedHTTP(), _WatchedHTTPS()
+        for handler in handlers:
+            handler.watchdog = self
+        self.opener = urllib.request.build_opener(*handlers)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._timer.cancel()
+        return False
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._socket = sock
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            if self._socket is not None:
+                _shut(self._socket)
+
+
+class _Watched:
+    """Mixed into urllib's HTTP(S) handlers: each connection they open hands its socket to ``watchdog`` once
+    connected (``do_open`` is the one place both handlers create connections)."""
+
+    watchdog: _Watchdog
+
+    def do_open(self, http_class, req, **kwargs):
+        watchdog = self.watchdog
+
+        class Connection(http_class):
+            def connect(self):
+                super().connect()
+                watchdog.watch(self.sock)
+
+        return super().do_open(Connection, req, **kwargs)
+
+
+class _WatchedHTTP(_Watched, urllib.request.HTTPHandler):
+    pass
+
+
+class _WatchedHTTPS(_Watched, urllib.request.HTTPSHandler):
+    pass
+
+
+def _shut(sock) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed by the reader: nothing to wake
+        pass
 
 
 class _NoBar:

@@ -9,12 +9,16 @@ uint8, 1 dimension ``(n,)``).
 
 Files may be gzip-compressed (recognised by their content, whatever the file
 name says). Decompressed content is capped at ``max_bytes`` so that a small
-hostile ``.gz`` cannot fill memory.
+hostile ``.gz`` cannot fill memory; ``read_idx`` reads the header first and
+allocates what it declares only within ``max_bytes`` and the memory budget
+(``convscope.budget``), so memory never exceeds the declared array plus one
+1 MiB chunk, whatever the stream holds after it.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import math
 import os
 import struct
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import budget
 from ..errors import DataFileError
 
 UINT8 = 0x08
@@ -73,6 +78,14 @@ def parse_idx(data: bytes | bytearray, name: str = "IDX data") -> np.ndarray:
     unsupported type, a truncated header, or a data size that differs from
     the one the dimensions declare.
     """
+    shape, offset = _header(data, name)
+    expected = math.prod(shape)  # exact: np.prod in int64 wraps around for dimensions like (65536,) * 4
+    _check_size(name, shape, expected, len(data) - offset)
+    return _shaped(np.frombuffer(data, dtype=np.uint8, offset=offset), shape, name)
+
+
+def _header(data, name: str) -> tuple[tuple[int, ...], int]:
+    """``(shape, data offset)`` from the start of an IDX file; ``DataFileError`` if it is not a whole IDX header."""
     if len(data) < 4:
         raise DataFileError(f"{name}: {len(data)} bytes is too short for an IDX header")
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
@@ -90,40 +103,76 @@ def parse_idx(data: bytes | bytearray, name: str = "IDX data") -> np.ndarray:
         raise DataFileError(
             f"{name}: truncated header, {ndim} dimensions need {offset} bytes but the file holds {len(data)}"
         )
-    shape = struct.unpack(f">{ndim}I", data[4:offset])
-    expected = math.prod(shape)  # exact: np.prod in int64 wraps around for dimensions like (65536,) * 4
-    actual = len(data) - offset
+    return struct.unpack(f">{ndim}I", data[4:offset]), offset
+
+
+def _check_size(name: str, shape, expected: int, actual: int) -> None:
     if actual != expected:
         problem = "truncated" if actual < expected else "trailing bytes"
         raise DataFileError(
             f"{name}: {problem}: dimensions {shape} declare {expected} data bytes but the file holds {actual}"
         )
-    if ndim > MAX_NDIM:
-        raise DataFileError(f"{name}: IDX header declares {ndim} dimensions; arrays have at most {MAX_NDIM}")
+
+
+def _shaped(flat: np.ndarray, shape, name: str) -> np.ndarray:
+    if len(shape) > MAX_NDIM:
+        raise DataFileError(f"{name}: IDX header declares {len(shape)} dimensions; arrays have at most {MAX_NDIM}")
     try:
-        return np.frombuffer(data, dtype=np.uint8, offset=offset).reshape(shape)
+        return flat.reshape(shape)
     except ValueError as exc:  # e.g. (0, 2**31, 2**31, ...): no data, but a shape NumPy cannot describe
         raise DataFileError(f"{name}: dimensions {shape} do not describe an array NumPy can hold ({exc})") from exc
 
 
-def read_idx(path: str | os.PathLike, *, magic: int | None = None, max_bytes: int = MAX_BYTES) -> np.ndarray:
+def read_idx(
+    path: str | os.PathLike, *, magic: int | None = None, max_bytes: int = MAX_BYTES, max_memory: int | None = None
+) -> np.ndarray:
     """Read an IDX file (gzip or not) as a writable uint8 array.
 
     ``magic``, when given, is the magic number the file must have, e.g.
     ``IMAGES_MAGIC`` for ``(n, rows, cols)`` images or ``LABELS_MAGIC`` for
-    ``(n,)`` labels.
+    ``(n,)`` labels. The header is read first: the array its dimensions
+    declare is allocated only if it fits within ``max_bytes`` and the memory
+    budget (``convscope.budget``; ``max_memory`` overrides it), and the data
+    then fills it; a stream longer than declared is counted, never kept.
     """
     name = Path(path).name
     if not Path(path).is_file():
         raise DataFileError(f"{path}: no such file")
-    data = bytearray()
-    for chunk in iter_bytes(path, max_bytes):
-        data += chunk
-    if magic is not None and len(data) >= 4:
-        found = int.from_bytes(data[:4], "big")
+    chunks = iter_bytes(path, max_bytes)
+    head = bytearray()
+    for chunk in chunks:  # the first chunk (1 MiB) holds any header (at most 4 + 4 * 255 bytes)
+        head += chunk
+        if len(head) >= 4 and len(head) >= 4 + 4 * head[3]:
+            break
+    if magic is not None and len(head) >= 4:
+        found = int.from_bytes(head[:4], "big")
         if found != magic:
             raise DataFileError(f"{name}: bad magic number {found} (0x{found:08x}), expected {magic} (0x{magic:08x})")
-    return parse_idx(data, name)
+    shape, offset = _header(head, name)
+    expected = math.prod(shape)
+    if offset + expected > max_bytes:
+        # More than the file may hold: it is truncated, or iter_bytes refuses it once max_bytes have come out.
+        _check_size(name, shape, expected, len(head) - offset + sum(len(c) for c in chunks))
+    budget.check(expected, f"{name}: IDX data of dimensions {shape}", max_memory, error=DataFileError)
+    flat = np.empty(expected, np.uint8)
+    filled = _fill(flat, memoryview(head)[offset:], chunks)
+    if filled < expected:
+        _check_size(name, shape, expected, filled)
+    rest = filled - expected + sum(len(c) for c in chunks)
+    _check_size(name, shape, expected, expected + rest)
+    return _shaped(flat, shape, name)
+
+
+def _fill(flat: np.ndarray, first, chunks) -> int:
+    """Copy ``first`` then ``chunks`` into ``flat`` until it is full; how many bytes came (beyond it: counted)."""
+    filled = 0
+    for piece in itertools.chain((first,), chunks):
+        take = min(len(piece), len(flat) - filled)
+        flat[filled : filled + take] = np.frombuffer(piece, np.uint8, count=take)
+        filled += len(piece)
+        if filled >= len(flat):
+            break
+    return filled
 
 
 def read_pair(

@@ -1,25 +1,23 @@
 """Checking what the page sends before any of it reaches the model: every bad value becomes an HTTP 400.
 
 Pixels arrive as flat JSON lists (a 28x28 input, or the 280x280 drawing canvas),
-uploads as image bytes decoded by Pillow within fixed bounds; both end as a
+uploads as picture bytes read by ``convscope.images.read_picture`` within fixed bounds; both end as a
 (28, 28) uint8 picture, the drawing and the upload fitted into MNIST's frame
 exactly as ``convscope.images`` fits a picture file.
 """
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from werkzeug.exceptions import BadRequest
 
-from ..images import opaque, to_mnist
+from ..errors import DataFileError
+from ..images import read_picture, to_mnist
 
 SIZE = 28
 DRAWING = 280  # the page's canvas: ten screen pixels per MNIST pixel
 MAX_UPLOAD_BYTES = 2 * 2**20
 MAX_UPLOAD_PIXELS = 4_000_000  # a phone photo; far below images.MAX_PIXELS, since anyone who can reach the page may upload
-UPLOAD_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 
 
 def json_object(request) -> dict:
@@ -120,21 +118,12 @@ def flag(body: dict, key: str) -> bool:
 
 def upload(data: bytes) -> np.ndarray:
     """An uploaded picture (PNG, JPEG, GIF, BMP, WebP) as the (28, 28) MNIST-style input; 400 if it is empty,
-    too large, not one of those formats or undecodable. Pillow reads only the header before the pixel count is
-    checked, so a small file claiming a huge image is refused before it is decompressed."""
-    from PIL import Image
-
-    if not data:
-        raise BadRequest("the upload is empty")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise BadRequest(f"the upload is larger than {MAX_UPLOAD_BYTES} bytes")
+    too large, not one of those formats or undecodable. ``convscope.images.read_picture`` reads it, as it
+    reads ``convscope predict``'s files, with the upload's own smaller bounds: the header and the file's
+    structure are checked before anything is decompressed."""
     try:
-        with Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS) as img:
-            if img.width * img.height > MAX_UPLOAD_PIXELS:
-                raise BadRequest(f"the image has {img.width}x{img.height} pixels, more than {MAX_UPLOAD_PIXELS}")
-            gray = np.asarray(opaque(img).convert("L"), dtype=np.float64)  # transparency laid on a background
-    except BadRequest:
-        raise
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise BadRequest(f"cannot read the upload as a {', '.join(UPLOAD_FORMATS)} image ({type(e).__name__})") from None
+        gray = read_picture(data, label="cannot read the upload", max_bytes=MAX_UPLOAD_BYTES,
+                            max_pixels=MAX_UPLOAD_PIXELS)
+    except DataFileError as e:
+        raise BadRequest(str(e)) from None
     return to_mnist(gray)

@@ -18,9 +18,14 @@ DepthwiseConv2D as (kh, kw, in, multiplier) and Conv2DTranspose as (kh, kw, out,
 
 Trust: only hard links inside the file are followed (no soft or external links), datasets
 must be stored in the file (not external or virtual), of a float type (an integer one for the
-registry's ``integer_weights``, Normalization's ``count``), of exactly the
+registry's ``integer_weights``, Normalization's ``count``) of at most 8 bytes, of exactly the
 shape the model needs, and not expand more than ``MAX_EXPANSION`` times from the bytes
-stored; anything else is a ``ModelFileError``.
+stored; anything else is a ``ModelFileError``. Every dataset is checked before any is read; then
+all of them together must not expand more than ``MAX_EXPANSION`` times from the bytes of the file
+on disk (``ReadLimits.disk_bytes``: a compressed zip member holding an HDF5 file with compressed
+chunks multiplies the two ratios), and what reading them allocates, with what the caller has
+already committed (``ReadLimits.reserved``), must fit the memory budget (``convscope.budget``).
+Legacy name lists are bounded by the file's own groups before they are followed.
 
 Models inside models (Keras 3): a nested model's group is named after its class
 (``sequential``, ``functional``) and holds its own ``layers/...``; a functional model lists
@@ -33,11 +38,25 @@ trainable ones first (Keras's ``layer.trainable_weights + layer.non_trainable_we
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from .. import budget
 from ..errors import ModelFileError
 from .keras_config import keras_mapping
 
 BOMB_FLOOR_BYTES = 2**20
 MAX_EXPANSION = 1000
+MAX_ITEMSIZE = 8  # float64 / int64: the widest type a weight is read as
+
+
+class ReadLimits(NamedTuple):
+    """What reading weights may take: ``disk_bytes``, the size of the file on disk, which the weights read may
+    not exceed ``MAX_EXPANSION`` times (above ``BOMB_FLOOR_BYTES``) whatever compression lies between, and
+    ``reserved``, the bytes the caller holds for this load already (an inflated archive member, the model
+    built to receive the weights), counted with them against the memory budget."""
+
+    disk_bytes: int
+    reserved: int = 0
 
 
 def import_h5py():
@@ -140,27 +159,27 @@ def write_legacy(group, model, keras_version: str) -> None:
             layer_group.create_dataset(name, data=param.value)
 
 
-def read_keras3_model(root, model, source: str) -> list:
+def read_keras3_model(root, model, source: str, limits: ReadLimits) -> list:
     """The weights of the built ``model`` (``model.parameters`` order) from a Keras 3 weights root."""
     from ..models import Model
 
     groups = keras3_groups(model)
     slots = [(path, layer, _wanted(layer)) for path, layer in groups if not isinstance(layer, Model)]
     containers = [path for path, obj in groups if isinstance(obj, Model)]
-    arrays = _read_slots(root, slots, containers, source)
+    arrays = _read_slots(root, slots, containers, source, limits)
     by_param = {}
     for (_, layer, _), values in zip(slots, _split(arrays, [len(s[2]) for s in slots])):
         by_param.update({id(p): v for p, v in zip(layer.parameters, values)})
     return [by_param[id(p)] for p in model.parameters]
 
 
-def read_legacy_model(root, model, source: str) -> list:
+def read_legacy_model(root, model, source: str, limits: ReadLimits) -> list:
     """The weights of the built ``model`` (``model.parameters`` order) from a legacy HDF5 file."""
     entries = []
     for layer in model.layers:
         params = legacy_weights(layer)
         entries.append((layer, [(_short(p), p.value.shape, _is_integer(p)) for p in params]))
-    arrays = _read_legacy_entries(root, entries, source)
+    arrays = _read_legacy_entries(root, entries, source, limits)
     by_param = {}
     for (layer, _), values in zip(entries, _split(arrays, [len(e[1]) for e in entries])):
         by_param.update({id(p): v for p, v in zip(legacy_weights(layer), values)})
@@ -191,16 +210,16 @@ def is_keras3_layout(root) -> bool:
     return "layers" in root
 
 
-def read_keras3(root, layers, shapes: list[dict], source: str) -> list:
+def read_keras3(root, layers, shapes: list[dict], source: str, limits: ReadLimits) -> list:
     """The weights of ``layers`` (``shapes``: each layer's ``{parameter: shape}``) from a Keras 3 weights root, in order."""
-    return _read_slots(root, list(zip(keras_paths(layers), layers, shapes)), [""], source)
+    return _read_slots(root, list(zip(keras_paths(layers), layers, shapes)), [""], source, limits)
 
 
-def _read_slots(root, slots, containers, source: str) -> list:
+def _read_slots(root, slots, containers, source: str, limits: ReadLimits) -> list:
     """The weights of each ``(path, layer, {parameter: shape})`` slot, in order; ``containers``: the paths of the
     models holding them (a ``layers`` group under one of them that is no slot must hold no weights)."""
     h5py = import_h5py()
-    arrays = []
+    datasets = []
     for path, layer, wanted in slots:
         vars_group = _get(h5py, root, f"{path}/vars", source)
         stored = len(vars_group) if isinstance(vars_group, h5py.Group) else 0
@@ -212,7 +231,7 @@ def _read_slots(root, slots, containers, source: str) -> list:
         integer = _integer_weights(layer)
         for i, (name, shape) in enumerate(wanted.items()):
             what = f'weight "{name}" of layer "{layer.name}"'
-            arrays.append(_read(h5py, vars_group, str(i), shape, what, source, integer=name in integer))
+            datasets.append(_dataset(h5py, vars_group, str(i), shape, what, source, integer=name in integer))
     known = {path for path, _, _ in slots} | set(containers)
     extra = [
         f"{prefix}layers/{name}" for prefix in (f"{c}/" if c else "" for c in containers)
@@ -222,7 +241,7 @@ def _read_slots(root, slots, containers, source: str) -> list:
     if extra:
         names = ", ".join(e.split("/")[-1] if len(containers) == 1 else e for e in extra)
         raise ModelFileError(f"{source}: the file holds weights for layers the model does not have: {names}")
-    return arrays
+    return _read_all(datasets, source, limits)
 
 
 def _integer_weights(layer) -> tuple:
@@ -233,25 +252,30 @@ def _integer_weights(layer) -> tuple:
     return keras_mapping(layer).integer_weights
 
 
-def read_legacy(root, layers, shapes: list[dict], source: str) -> list:
+def read_legacy(root, layers, shapes: list[dict], source: str, limits: ReadLimits) -> list:
     """The weights of ``layers`` from a legacy HDF5 file: its ``model_weights`` group, or the root of a weights-only file."""
     entries = []
     for layer, wanted in zip(layers, shapes):
         integer = keras_mapping(layer).integer_weights
         entries.append((layer, [(name, shape, name in integer) for name, shape in wanted.items()]))
-    return _read_legacy_entries(root, entries, source)
+    return _read_legacy_entries(root, entries, source, limits)
 
 
-def _read_legacy_entries(root, entries, source: str) -> list:
+def _read_legacy_entries(root, entries, source: str, limits: ReadLimits) -> list:
     """The weights of each ``(layer, [(parameter, shape, integer?)])`` entry, matched as Keras matches them: in
     order, the model's layers that have weights against the file's layers (``layer_names``) that hold some."""
     h5py = import_h5py()
     if "model_weights" in root:
         root = _get(h5py, root, "model_weights", source)
+    most = sum(len(wanted) for _, wanted in entries)
     stored_layers = []
-    for name in _attribute_list(root, "layer_names"):
+    for name in _layer_names(h5py, root, source):
         group = _get(h5py, root, name, source)
-        names = _attribute_list(group, "weight_names") if isinstance(group, h5py.Group) else []
+        if not isinstance(group, h5py.Group):
+            # Keras's loader reads f[name] for every listed layer: a name with no group is a broken file.
+            raise ModelFileError(f"{source}: layer_names lists {name!r}, which {root.name} does not hold")
+        # The model has ``most`` weights in all: a longer list cannot match, whatever it says.
+        names = _attribute_list(group, "weight_names", source, at_most=most)
         if names:
             stored_layers.append((name, group, names))
     wanted_layers = [(layer, wanted) for layer, wanted in entries if wanted]
@@ -261,7 +285,7 @@ def _read_legacy_entries(root, entries, source: str) -> list:
             f"({', '.join(layer.name for layer, _ in wanted_layers)}), the file holds weights for "
             f"{len(stored_layers)} ({', '.join(name for name, _, _ in stored_layers)})"
         )
-    arrays = []
+    datasets = []
     for (layer, wanted), (stored_name, group, stored) in zip(wanted_layers, stored_layers):
         if len(stored) != len(wanted):
             raise ModelFileError(
@@ -270,8 +294,17 @@ def _read_legacy_entries(root, entries, source: str) -> list:
             )
         for weight_name, (name, shape, integer) in zip(stored, wanted):
             what = f'weight "{name}" of layer "{layer.name}"'
-            arrays.append(_read(h5py, group, weight_name, shape, what, source, integer=integer))
-    return arrays
+            datasets.append(_dataset(h5py, group, weight_name, shape, what, source, integer=integer))
+    return _read_all(datasets, source, limits)
+
+
+def _layer_names(h5py, root, source: str) -> list[str]:
+    """The legacy ``layer_names`` of ``root``, each once: a name is a group of ``root``, so the list cannot be
+    longer than the groups it holds (checked from the attribute's shape, before its values are read)."""
+    names = _attribute_list(root, "layer_names", source, at_most=len(root))
+    if len(set(names)) != len(names):
+        raise ModelFileError(f"{source}: layer_names lists a layer twice; layer names are unique")
+    return names
 
 
 def _get(h5py, group, path: str, source: str):
@@ -297,7 +330,8 @@ def _child_names(h5py, root, path, source) -> list[str]:
     return list(group) if isinstance(group, h5py.Group) else []
 
 
-def _read(h5py, group, path: str, shape: tuple, what: str, source: str, integer: bool = False):
+def _dataset(h5py, group, path: str, shape: tuple, what: str, source: str, integer: bool = False):
+    """``(dataset, what)`` at ``path``, checked (stored in the file, type, shape, expansion) but not read."""
     dataset = _get(h5py, group, path, source)
     if not isinstance(dataset, h5py.Dataset):
         raise ModelFileError(f"{source}: {what} is missing (no dataset {path!r} in {group.name})")
@@ -307,24 +341,64 @@ def _read(h5py, group, path: str, shape: tuple, what: str, source: str, integer:
         dtype = dataset.dtype
     except (ValueError, TypeError) as e:  # a damaged type message: e.g. a float h5py cannot map to NumPy
         raise ModelFileError(f"{source}: {what} has a data type convscope cannot read: {e}") from e
-    if dtype.kind not in ("iu" if integer else "f"):
-        raise ModelFileError(f"{source}: {what} has dtype {dtype}, not {'an integer' if integer else 'a float'} type")
+    if dtype.kind not in ("iu" if integer else "f") or dtype.itemsize > MAX_ITEMSIZE:
+        raise ModelFileError(f"{source}: {what} has dtype {dtype}, not {'an integer' if integer else 'a float'} type "
+                             f"of at most {MAX_ITEMSIZE} bytes")
     if dataset.shape != tuple(shape):
         raise ModelFileError(f"{source}: {what} has shape {dataset.shape} in the file, the model needs {tuple(shape)}")
     size = dataset.size * dtype.itemsize
     if size > BOMB_FLOOR_BYTES and size > MAX_EXPANSION * dataset.id.get_storage_size():
         # Compression can make a huge array of fill values out of a few bytes on disk.
         raise ModelFileError(f"{source}: {what} expands to {size} bytes from {dataset.id.get_storage_size()} stored")
-    return dataset[()]
+    return dataset, what
 
 
-def _attribute_list(group, key: str) -> list[str]:
-    """A legacy list attribute as strings, joined from ``key0``, ``key1``, ... when Keras split it."""
-    if key in group.attrs:
-        values = list(group.attrs[key])
+def _read_all(datasets: list, source: str, limits: ReadLimits) -> list:
+    """The arrays of the checked ``(dataset, what)`` pairs, once all of them together are known to fit: at most
+    ``MAX_EXPANSION`` times the file on disk, and within the memory budget with what the caller reserved (plus
+    the largest one again: the model copies each weight as it takes it)."""
+    sizes = [dataset.size * dataset.dtype.itemsize for dataset, _ in datasets]
+    total = sum(sizes)
+    if total > BOMB_FLOOR_BYTES and total > MAX_EXPANSION * limits.disk_bytes:
+        raise ModelFileError(
+            f"{source}: reading its weights expands to {total} bytes from the {limits.disk_bytes} bytes of the file, "
+            f"more than {MAX_EXPANSION} times (compressed data inside compressed data); refusing a decompression bomb"
+        )
+    largest = max(range(len(sizes)), key=sizes.__getitem__, default=None)
+    what = f"{source}: reading its {len(datasets)} weight arrays"
+    if largest is not None:
+        what += f" (the largest, {datasets[largest][1]}, {datasets[largest][0].shape} {datasets[largest][0].dtype})"
+    budget.check(limits.reserved + total + max(sizes, default=0), what, error=ModelFileError)
+    return [dataset[()] for dataset, _ in datasets]
+
+
+def _attribute_list(group, key: str, source: str, at_most: int) -> list[str]:
+    """A legacy list attribute as strings, joined from ``key0``, ``key1``, ... when Keras split it; refused when
+    its parts' shapes (read before their values) say it holds more than ``at_most`` names."""
+    attrs = group.attrs
+    if key in attrs:
+        parts = [key]
     else:
-        values, i = [], 0
-        while f"{key}{i}" in group.attrs:
-            values.extend(group.attrs[f"{key}{i}"])
-            i += 1
+        parts = []
+        while f"{key}{len(parts)}" in attrs:
+            parts.append(f"{key}{len(parts)}")
+            if len(parts) > max(at_most, 1):  # Keras splits a list only when it is long: each part holds names
+                break
+    count = sum(_attribute_length(attrs, part, group, source) for part in parts)
+    if count > at_most or len(parts) > max(at_most, 1):
+        raise ModelFileError(
+            f"{source}: {group.name} lists {count} {key} in {len(parts)} attribute(s), more than the {at_most} it "
+            "can hold; refusing the list before reading it"
+        )
+    values = [v for part in parts for v in attrs[part]]
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def _attribute_length(attrs, name: str, group, source: str) -> int:
+    """How many values the list attribute ``name`` holds, from its dataspace: its values are not read."""
+    shape = attrs.get_id(name).shape
+    if shape is None:  # an empty (null) dataspace
+        return 0
+    if len(shape) != 1:
+        raise ModelFileError(f"{source}: the attribute {name!r} of {group.name} has shape {shape}, not a list")
+    return int(shape[0])

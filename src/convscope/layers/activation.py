@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 from .. import activations, backend
-from .base import ActivatedLayer
+from .base import ActivatedLayer, finite_number
 
 
 class _ElementWise(ActivatedLayer):
@@ -90,9 +90,9 @@ class ReLU(_OwnFunction):
         super().__init__(**kwargs)
         owner = f'ReLU "{self.name}"'
         for arg, value in (("negative_slope", negative_slope), ("threshold", threshold)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            if not finite_number(value) or value < 0:
                 raise ValueError(f'{owner}: argument "{arg}" must be a number >= 0, received {value!r}')
-        if max_value is not None and (isinstance(max_value, bool) or not isinstance(max_value, (int, float)) or max_value < 0):
+        if max_value is not None and (not finite_number(max_value) or max_value < 0):
             raise ValueError(f'{owner}: argument "max_value" must be None or a number >= 0, received {max_value!r}')
         self.max_value, self.negative_slope, self.threshold = max_value, negative_slope, threshold
         plain = max_value is None and negative_slope == 0 and threshold == 0
@@ -112,7 +112,7 @@ class LeakyReLU(_OwnFunction):
 
     def __init__(self, negative_slope=0.3, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)) or negative_slope < 0:
+        if not finite_number(negative_slope) or negative_slope < 0:
             raise ValueError(f'LeakyReLU "{self.name}": argument "negative_slope" must be a number >= 0, '
                              f"received {negative_slope!r}")
         self.negative_slope = negative_slope

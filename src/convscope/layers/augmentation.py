@@ -48,13 +48,9 @@ import math
 from .. import backend
 from ..arraymath import image
 from ..arraymath.shapes import normalize_data_format
-from .base import Layer, check_image_input, check_positive_int
+from .base import Layer, check_image_input, check_positive_int, finite_number
 
 FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def check_seed(seed, owner: str):
@@ -70,9 +66,9 @@ def factor_range(factor, arg: str, owner: str, bounds, number_range, open_low: b
     expected = f'a number or a list of two numbers in {"(" if open_low else "["}{low}, {high}]'
 
     def inside(v):
-        return _is_number(v) and (v > low if open_low else v >= low) and v <= high
+        return finite_number(v) and (v > low if open_low else v >= low) and v <= high
 
-    if _is_number(factor) and inside(factor):
+    if finite_number(factor) and inside(factor):
         return number_range(abs(float(factor)))
     if isinstance(factor, (list, tuple)) and len(factor) == 2 and all(inside(v) for v in factor):
         return tuple(sorted(float(v) for v in factor))
@@ -87,7 +83,7 @@ def check_choice(value, arg: str, owner: str, choices) -> str:
 
 
 def check_value_range(value_range, owner: str) -> list:
-    if not (isinstance(value_range, (list, tuple)) and len(value_range) == 2 and all(map(_is_number, value_range))):
+    if not (isinstance(value_range, (list, tuple)) and len(value_range) == 2 and all(map(finite_number, value_range))):
         raise ValueError(f'{owner}: argument "value_range" must be a list of two numbers [low, high], '
                          f"received {value_range!r}")
     return [float(v) for v in value_range]
@@ -176,8 +172,8 @@ class ResamplingLayer(RandomImageLayer):
         super().__init__(seed=seed, data_format=data_format, **kwargs)
         self.fill_mode = check_choice(fill_mode, "fill_mode", self._owner, image.FILL_MODES)
         self.interpolation = check_choice(interpolation, "interpolation", self._owner, image.INTERPOLATIONS)
-        if not _is_number(fill_value):
-            raise TypeError(f'{self._owner}: argument "fill_value" must be a number, received {fill_value!r}')
+        if not finite_number(fill_value):
+            raise TypeError(f'{self._owner}: argument "fill_value" must be a number (finite), received {fill_value!r}')
         self.fill_value = float(fill_value)
 
     def transforms(self, params: dict, shape, dtype):

@@ -28,6 +28,7 @@ registers here with ``register_call_runner``).
 
 from __future__ import annotations
 
+import math
 import re
 
 from .. import activations, backend, constraints, initializers, regularizers
@@ -49,6 +50,24 @@ def snake_case(name: str) -> str:
     """``MaxPooling2D`` -> ``max_pooling2d``, the prefix of automatic names."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+def finite_number(value) -> bool:
+    """Whether ``value`` is a real number (an int or a float, not a bool) that is finite.
+
+    Every float hyperparameter check starts here: NaN (JSON's ``NaN`` in a config) compares false with
+    everything, so ``epsilon <= 0`` or ``max_value < 0`` alone let it through; the infinities and ints too large
+    for a float are refused with it.
+
+        >>> finite_number(0.5), finite_number(float("nan")), finite_number(float("inf")), finite_number(10**400)
+        (True, False, False, False)
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond the float range
+        return False
 
 
 def check_positive_int(value, arg: str, owner: str) -> int:

@@ -8,7 +8,7 @@ Backward: dy times the same mask (and scale) the forward pass drew.
 from __future__ import annotations
 
 from .. import backend
-from .base import Layer
+from .base import Layer, finite_number
 
 
 class Dropout(Layer):
@@ -16,7 +16,7 @@ class Dropout(Layer):
 
     def __init__(self, rate, noise_shape=None, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
+        if not finite_number(rate) or not 0 <= rate < 1:
             raise ValueError(f'Dropout "{self.name}": argument "rate" must be a number in [0, 1), received {rate!r}')
         if noise_shape is not None and (
             not isinstance(noise_shape, (tuple, list)) or not all(d is None or isinstance(d, int) for d in noise_shape)

@@ -37,7 +37,7 @@ import warnings
 
 from .. import backend, constraints, initializers, regularizers
 from ..arraymath.normalization import layer_norm_backward, layer_norm_forward
-from .base import Layer, lookup
+from .base import Layer, finite_number, lookup
 
 
 class _ScaleShiftPenalties:
@@ -88,9 +88,9 @@ class BatchNormalization(_ScaleShiftPenalties, Layer):
         owner = f'BatchNormalization "{self.name}"'
         if axis not in (-1, 3):
             raise ValueError(f"{owner}: only the channel axis (-1) is supported, received axis={axis!r}")
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        if not finite_number(momentum) or not 0 <= momentum < 1:
             raise ValueError(f'{owner}: argument "momentum" must be in [0, 1), received {momentum!r}')
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        if not finite_number(epsilon) or epsilon <= 0:
             raise ValueError(f'{owner}: argument "epsilon" must be a number > 0, received {epsilon!r}')
         self.axis, self.momentum, self.epsilon = axis, float(momentum), float(epsilon)
         for arg, value in (("center", center), ("scale", scale)):
@@ -206,7 +206,7 @@ class LayerNormalization(_ScaleShiftPenalties, Layer):
             self.axis = axis
         else:
             raise TypeError(f'{owner}: argument "axis" must be an int or a list/tuple of ints, received {axis!r}')
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+        if not finite_number(epsilon) or epsilon <= 0:
             raise ValueError(f'{owner}: argument "epsilon" must be a number > 0, received {epsilon!r}')
         self.epsilon = float(epsilon)
         for arg, value in (("center", center), ("scale", scale), ("rms_scaling", rms_scaling)):

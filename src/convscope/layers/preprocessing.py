@@ -37,6 +37,10 @@ def _as_numbers(value, arg: str, owner: str):
         array = backend.xp.asarray(value, dtype="float64")
     except (TypeError, ValueError):
         raise TypeError(f'{owner}: argument "{arg}" must be a number or an array of numbers, received {value!r}')
+    except OverflowError:  # an int beyond the float range
+        array = backend.xp.asarray([backend.xp.inf])
+    if not backend.xp.isfinite(array).all():  # NaN would pass "variance >= 0" and make every output NaN
+        raise ValueError(f'{owner}: argument "{arg}" must hold finite numbers, received {value!r}')
     return array
 
 

@@ -14,18 +14,16 @@ Example:
 from __future__ import annotations
 
 from .. import backend
-from .base import Layer
+from .base import Layer, finite_number
 
 
 def _check_factor(value, arg: str, owner: str):
-    def is_number(v):
-        return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-    if is_number(value):
+    if finite_number(value):
         return float(value)
-    if isinstance(value, (list, tuple)) and value and all(is_number(v) for v in value):
+    if isinstance(value, (list, tuple)) and value and all(finite_number(v) for v in value):
         return [float(v) for v in value]
-    raise TypeError(f'{owner}: argument "{arg}" must be a number or a list of numbers (one per channel), received {value!r}')
+    raise TypeError(f'{owner}: argument "{arg}" must be a number or a list of numbers (finite, one per channel), '
+                    f"received {value!r}")
 
 
 class Rescaling(Layer):

@@ -31,7 +31,7 @@ from __future__ import annotations
 from .. import backend
 from ..arraymath import image
 from ..arraymath.shapes import normalize_data_format
-from .base import Layer, check_image_input, check_positive_int
+from .base import Layer, check_image_input, check_positive_int, finite_number
 
 _KERAS_ONLY_INTERPOLATIONS = ("bicubic", "lanczos3", "lanczos5", "area")
 
@@ -97,8 +97,8 @@ class Resizing(_ImageSizeLayer):
         if fill_mode != "constant":
             raise ValueError(f'{owner}: argument "fill_mode" must be "constant" (the only padding Keras supports), '
                              f"received {fill_mode!r}")
-        if isinstance(fill_value, bool) or not isinstance(fill_value, (int, float)):
-            raise TypeError(f'{owner}: argument "fill_value" must be a number, received {fill_value!r}')
+        if not finite_number(fill_value):
+            raise TypeError(f'{owner}: argument "fill_value" must be a number (finite), received {fill_value!r}')
         self.interpolation, self.antialias, self.fill_mode = interpolation, antialias, fill_mode
         self.crop_to_aspect_ratio, self.pad_to_aspect_ratio = crop_to_aspect_ratio, pad_to_aspect_ratio
         self.fill_value = float(fill_value)

@@ -9,6 +9,8 @@ is True when every check holds.
 from __future__ import annotations
 
 import os
+import sys
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ class LessonResult:
     name: str
     title: str
     explanation: str
+    question: str = ""
     notes: list = field(default_factory=list)
     numbers: dict = field(default_factory=dict)
     tables: list = field(default_factory=list)
@@ -66,7 +69,7 @@ class LessonResult:
     def report(self, introduction: bool = True) -> str:
         """Everything a reader needs, as text: title and explanation (if ``introduction``), notes, numbers,
         tables, checks, pictures, and the verdict line (PASSED: ... or FAILED: ...)."""
-        lines = introduce(self.name, self.title, self.explanation) if introduction else []
+        lines = introduce(self.name, self.title, self.explanation, self.question) if introduction else []
         lines += [f"  {note}" for note in self.notes]
         lines += [f"  {key}: {fmt(value)}" for key, value in self.numbers.items()]
         for title, header, rows in self.tables:
@@ -81,8 +84,10 @@ class LessonResult:
         return "\n".join(lines)
 
 
-def introduce(name, title, explanation) -> list[str]:
-    return [f"== Lesson {name}: {title} ==", "", explanation.strip(), ""]
+def introduce(name, title, explanation, question="") -> list[str]:
+    """The lines a lesson opens with: its title, the learner's question it answers (when given), its explanation."""
+    return [f"== Lesson {name}: {title} ==", "", *([f"Question: {question}", ""] if question else []),
+            explanation.strip(), ""]
 
 
 def fmt(value) -> str:
@@ -154,6 +159,29 @@ class Lab:
             self.note(f"pictures left out: {e}")
             return
         self.result.pictures.append(save_figure(figure, os.path.join(self.out, filename)))
+
+    def progress(self, iterable, total=None, description=""):
+        """``iterable``'s items, one by one, while a progress display shows how far the step has come: the
+        ONE way a lesson shows progress for a step longer than a few seconds.
+
+        The display is fit's (``callbacks.progbar``): tqdm's bar on standard output when tqdm is installed
+        (``pip install convscope[progress]``) and standard output is a terminal, else plain lines such as
+        ``  initialization: training he_normal: 234/468 - 12s - 51ms/step``, one at every tenth of the way
+        (every step when ``total`` is unknown), which read well in a log or a captured report where a bar's
+        redrawing would leave hundreds of lines. ``total``: the number of items (default ``len(iterable)``
+        where it has one); ``description`` names the step."""
+        if total is None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        label = f"{self.result.name}: {description}" if description else self.result.name
+        if sys.stdout.isatty():
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:   # tqdm is the optional "progress" extra: plain lines then
+                pass
+            else:
+                return tqdm(iterable, total=total, desc=f"  {label}", unit="step", dynamic_ncols=True, leave=True,
+                            file=sys.stdout)
+        return progress_lines(iterable, total, label)
 
     # -- what the lesson works on -----------------------------------------------------------------
     def data(self):
@@ -243,6 +271,18 @@ class Lab:
                                  f"{outer.name!r}, which model.trace records as one call; choose a layer of the "
                                  f"outer model, or run the lesson on {outer.name!r} itself")
         raise ValueError(f"lesson {self.result.name}: no layer named {self.layer!r}; the layers: {', '.join(names)}")
+
+
+def progress_lines(iterable, total, label):
+    """``iterable``'s items, printing fit's plain progress line (``progbar.progress_line``) after the steps that
+    complete a tenth of ``total`` (every step when ``total`` is None)."""
+    from ..callbacks.progbar import progress_line
+
+    start, marks = time.perf_counter(), set() if total is None else {(total * k + 9) // 10 for k in range(1, 11)}
+    for step, item in enumerate(iterable, start=1):
+        yield item
+        if total is None or step in marks:
+            print(f"  {label}: {progress_line(step, total, time.perf_counter() - start, None)}", flush=True)
 
 
 def walk(model) -> list:

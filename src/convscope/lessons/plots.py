@@ -24,9 +24,10 @@ def new_figure(**kwargs):
     return fig
 
 
-def panels_figure(panels, title, columns=4, note=None, shared_scale=False, size=2.6):
+def panels_figure(panels, title, columns=4, note=None, shared_scale=False, size=2.6, groups=()):
     """2-D arrays side by side: ``panels`` is a list of (caption, array). With ``shared_scale`` all panels
-    use one colour scale (so equal colours mean equal values across them), else each has its own bar.
+    use one colour scale (so equal colours mean equal values across them), else each has its own bar;
+    ``groups``: tuples of panel positions that share one scale among themselves (each still with its bar).
     An (h, w, 3) array with values in [0, 1] is drawn as an RGB picture. ``size``: inches per panel."""
     rows = math.ceil(len(panels) / columns)
     cols = min(columns, len(panels))
@@ -35,13 +36,15 @@ def panels_figure(panels, title, columns=4, note=None, shared_scale=False, size=
     for ax in axes.flat:
         ax.set_axis_off()
     shared = value_norm(np.concatenate([np.ravel(a) for _, a in panels])) if shared_scale else None
-    for ax, (caption, array) in zip(axes.flat, panels):
+    by_group = {i: value_norm(np.concatenate([np.ravel(panels[j][1]) for j in group]))
+                for group in groups for i in group}
+    for i, (ax, (caption, array)) in enumerate(zip(axes.flat, panels)):
         array = np.asarray(array, dtype=np.float64)
         ax.set_title(caption, fontsize=8)
         if array.ndim == 3:
             ax.imshow(array, interpolation="nearest")
             continue
-        norm, cmap = shared or value_norm(array)
+        norm, cmap = shared or by_group.get(i) or value_norm(array)
         image = ax.imshow(array, cmap=cmap, norm=norm, interpolation="nearest")
         if not shared_scale:
             fig.colorbar(image, ax=ax, shrink=0.8)
@@ -53,14 +56,17 @@ def panels_figure(panels, title, columns=4, note=None, shared_scale=False, size=
     return fig
 
 
-def runs_figure(curves: dict, title, ylabel, xlabel="training step", log=False):
-    """One line per run: ``curves`` maps a label to its values (one per step or epoch)."""
+def runs_figure(curves: dict, title, ylabel, xlabel="training step", log=False, summary=None):
+    """One line per run: ``curves`` maps a label to its values (one per step or epoch). The legend gives each run's
+    last value, or, with ``summary = (words, {label: value})``, that value, e.g. ("mean of the last 10 steps", ...):
+    the same number a table beside the picture shows."""
     fig = new_figure(figsize=(9, 4.5))
     ax = fig.add_subplot()
     for label, values in curves.items():
         values = np.asarray(values, dtype=np.float64)
         ax.plot(np.arange(1, len(values) + 1), values, "o-" if len(values) < 20 else "-", markersize=4,
-                label=f"{label} (last {values[-1]:.3g})", linewidth=1.2)
+                label=f"{label} ({summary[0]} {summary[1][label]:.3g})" if summary else
+                f"{label} (last {values[-1]:.3g})", linewidth=1.2)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

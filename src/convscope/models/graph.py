@@ -29,7 +29,7 @@ The losses a traced ``call`` adds with ``add_loss`` are extra outputs of its gra
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from .. import backend, fusion, regularizers
 from ..layers.base import Parameter
@@ -126,7 +126,8 @@ def _map_graph(inputs, outputs, owner):
     input_ids = {id(t) for t in inputs}
     ordered, first_seen, state = [], {}, {}
 
-    def visit(tensor):
+    def enter(tensor, stack):
+        """Reach ``tensor``: a leaf is listed at once, another call is opened (pushed) to visit its inputs."""
         node = tensor.node
         mark = state.get(id(node))
         if mark == "done":
@@ -147,10 +148,21 @@ def _map_graph(inputs, outputs, owner):
             )
         first_seen.setdefault(node.layer, len(first_seen))
         state[id(node)] = "open"
-        for t in node.inputs:
-            visit(t)
-        state[id(node)] = "done"
-        ordered.append(node)
+        stack.append((node, iter(node.inputs)))
+
+    def visit(tensor):
+        # Depth first with a stack of its own, not recursion: a chain of thousands of layers is a valid model.
+        stack = []
+        enter(tensor, stack)
+        while stack:
+            node, pending = stack[-1]
+            following = next(pending, None)
+            if following is None:
+                stack.pop()
+                state[id(node)] = "done"
+                ordered.append(node)
+            else:
+                enter(following, stack)
 
     for t in outputs:
         visit(t)
@@ -170,10 +182,12 @@ def _map_graph(inputs, outputs, owner):
             if id(t.node) in in_graph:
                 node_depth[id(t.node)] = max(depth + 1, node_depth.get(id(t.node), 0))
     layers = sorted(layer_depth, key=lambda layer: (-layer_depth[layer], first_seen[layer]))
-    names = [layer.name for layer in layers]
-    for name in names:
-        if names.count(name) > 1:
-            raise ValueError(f'{owner}: layer names must be unique, "{name}" is used {names.count(name)} times')
+    # Counted once (linear): a file may hold tens of thousands of layers.
+    counts = Counter(layer.name for layer in layers)
+    for layer in layers:
+        if counts[layer.name] > 1:
+            raise ValueError(
+                f'{owner}: layer names must be unique, "{layer.name}" is used {counts[layer.name]} times')
     return [n for n in ordered if not n.is_input], layers
 
 
@@ -245,7 +259,8 @@ class Plan:
         data = set(self.input_slots)
         for step in self.steps:
             step.need_dx = not all(s in data for s in step.inputs)
-        self.consumers = {s: sum(s in step.inputs for step in self.steps) for s in range(self.slot_count)}
+        reads = Counter(s for step in self.steps for s in set(step.inputs))  # one pass: models may be deep
+        self.consumers = {s: reads[s] for s in range(self.slot_count)}
         for k in range(len(self.output_slots)):
             step = self.producer(k)
             if step is not None:

@@ -18,9 +18,13 @@ class Sequential(Model):
     def __init__(self, layers=None, name: str | None = None, trainable: bool = True):
         super().__init__(name=name, trainable=trainable)
         self._chain: list[Layer] = []
+        self._names: set[str] = set()  # the chain's layer names, so that each add checks uniqueness at once
         self._input_layer: InputLayer | None = None
+        # The chain is built once, after every layer is in: rebuilding it on each add would be quadratic.
         for layer in layers or []:
-            self.add(layer)
+            self._append(layer)
+        if self._input_layer is not None:
+            self._rebuild()
 
     @property
     def layers(self) -> list:
@@ -33,34 +37,41 @@ class Sequential(Model):
         return list(self._chain)
 
     def add(self, layer) -> None:
+        self._append(layer)
+        if self._input_layer is None:
+            return
+        try:
+            self._rebuild()
+        except Exception:
+            if self._chain and self._chain[-1] is layer:
+                self._names.discard(self._chain.pop().name)
+            self._rebuild()
+            raise
+
+    def _append(self, layer) -> None:
+        """Put ``layer`` (or an Input, which must come first) at the end of the chain, without rebuilding it."""
         if isinstance(layer, KerasTensor) and isinstance(layer.node.layer, InputLayer) and layer.node.is_input:
             layer = layer.node.layer
         if isinstance(layer, InputLayer):
             if self._chain or self._input_layer is not None:
                 raise ValueError(f'Sequential "{self.name}": an Input can only be the first element')
             self._input_layer = layer
-            self._rebuild()
             return
         if not isinstance(layer, Layer):
             raise TypeError(f'Sequential "{self.name}": expected a convscope layer, received {type(layer).__name__}')
-        if any(existing.name == layer.name for existing in self._chain):
+        if layer.name in self._names:
             raise ValueError(f'Sequential "{self.name}": layer names must be unique, "{layer.name}" appears twice')
         if not self._chain and self._input_layer is None and layer.declared_input_shape is not None:
             self._input_layer = InputLayer(shape=layer.declared_input_shape)  # Dense(64, input_shape=(784,))
         self._chain.append(layer)
-        if self._input_layer is not None:
-            try:
-                self._rebuild()
-            except Exception:
-                self._chain.pop()
-                self._rebuild()
-                raise
+        self._names.add(layer.name)
 
     def pop(self) -> Layer:
         """Remove and return the last layer (Keras's ``Sequential.pop``)."""
         if not self._chain:
             raise ValueError(f'Sequential "{self.name}" has no layers to pop')
         layer = self._chain.pop()
+        self._names.discard(layer.name)
         self._rebuild()
         return layer
 

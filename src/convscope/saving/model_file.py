@@ -18,6 +18,15 @@ archive, ``..`` or absolute names, duplicates are refused), sizes are checked
 against the declared shapes before anything is read, layer types come from a
 closed list, dtypes from an allowlist, ``.npy`` files are read with
 ``allow_pickle=False``, and every failure is a ``ModelFileError`` saying what is wrong.
+
+A file can be honest about its sizes and still ask for gigabytes (784 x 340,000 zero weights
+deflate to 1 MB), so before anything is built or read, what loading will allocate is computed
+from the config and checked against the memory budget (``convscope.budget``): each weight's value
+and gradient, the largest one read in another dtype (while it is cast), and, when compiling, the
+optimizer state read and copied; each optimizer entry is compared with the slot the optimizer
+keeps (its name and its parameter's shape) before it is read. The model is built with
+placeholder initial values (``initializers.placeholders``: the file's weights replace them), and
+weights are read one at a time into it.
 """
 
 from __future__ import annotations
@@ -29,8 +38,9 @@ import os
 import tokenize
 import zipfile
 import zlib
+from typing import NamedTuple
 
-from .. import backend, formats, losses, optimizers
+from .. import backend, budget, formats, initializers, losses, optimizers
 from ..errors import ModelFileError
 from ..layers import MODEL_CLASSES, InputLayer, deserialize, serialize
 from ..models import load_model  # noqa: F401 -- re-exported: saving.load_model is models.load_model
@@ -116,12 +126,16 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as e:
         # OverflowError: huge ints as floats; RecursionError: models nested absurdly deep
         raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
-    weights = _read_arrays(zf, members, config["weights"], "weights", path, expected=declared)
+    weights = _entries(zf, members, config["weights"], "weights", path, expected=declared)
     _check_expected_members(members, len(config["weights"]), len(config["optimizer_state"]), path)
+    compiling = bool(compile and config.get("compile"))
+    state = _entries(zf, members, config["optimizer_state"], "optimizer", path) if compiling else []
+    budget.check(_load_bytes(weights, state), _load_what(path, weights, state), error=ModelFileError)
     # Building draws initial weights that the file's replace; loading must not move the global generator.
     rng_state = backend.get_rng_state()
     try:
-        model = MODEL_CLASSES[spec["class_name"]].from_config(spec["config"])
+        with initializers.placeholders():
+            model = MODEL_CLASSES[spec["class_name"]].from_config(spec["config"])
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
         raise ModelFileError(f"{path!r} holds an invalid model config: {e}") from e
     finally:
@@ -133,15 +147,18 @@ def _read(zf: zipfile.ZipFile, path: str, compile: bool):
             f"{path!r}: the file lists its weights in another order than the model's layers hold them "
             f"(first difference: file {next(d for d, b in zip(declared, built) if d != b)}); refusing a reordered file"
         )
-    model.set_weights(weights)
-    if compile and config.get("compile"):
+    for param, entry in zip(model.parameters, weights):
+        # One array in flight at a time; it replaces the placeholder (set_weights would hold all of them at once).
+        # C order as the model makes its own (a .npy may be Fortran-ordered); no copy when it already is.
+        param.value = backend.xp.ascontiguousarray(backend.cast(_read_npy(zf, entry, path), param.value.dtype))
+    if compiling:
         try:
             spec = config["compile"]
             model.compile(optimizers.get(spec["optimizer"]), _compile_losses(spec["loss"]), _metrics(spec["metrics"]),
                           loss_weights=spec.get("loss_weights"))
-            state = _read_arrays(zf, members, config["optimizer_state"], "optimizer", path)
-            names = [entry["name"] for entry in config["optimizer_state"]]
-            model.optimizer.set_state(dict(zip(names, state)), model.trainable_parameters)
+            _check_state_entries(state, model, path)
+            arrays = [_read_npy(zf, entry, path) for entry in state]
+            model.optimizer.set_state({entry.name: a for entry, a in zip(state, arrays)}, model.trainable_parameters)
         except ModelFileError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as e:
@@ -283,10 +300,25 @@ def _read_config(zf, members, path) -> dict:
     return config
 
 
-def _read_arrays(zf, members, entries, folder, path, expected=None) -> list:
+class _Entry(NamedTuple):
+    """One array the config lists (its name, shape and dtype) and the archive member that holds it."""
+
+    name: str
+    shape: tuple
+    dtype: str
+    member: zipfile.ZipInfo
+
+    @property
+    def nbytes(self) -> int:
+        return budget.nbytes(self.shape, backend.xp.dtype(self.dtype).itemsize)
+
+
+def _entries(zf, members, entries, folder, path, expected=None) -> list:
+    """The config's ``entries`` for ``folder`` (``weights``, ``optimizer``), each checked against its member's
+    size, its member's .npy header (and ``expected``'s names and shapes), without reading its data."""
     if expected is not None and len(entries) != len(expected):
         raise ModelFileError(f"{path!r}: the model needs {len(expected)} weight arrays, the file lists {len(entries)}")
-    arrays = []
+    checked = []
     for i, entry in enumerate(entries):
         member = f"{folder}/{i:04d}.npy"
         try:
@@ -297,51 +329,108 @@ def _read_arrays(zf, members, entries, folder, path, expected=None) -> list:
             raise ModelFileError(
                 f"{path!r}: weight {i} should be {expected[i][0]} of shape {expected[i][1]}, the file has {name} of shape {shape}"
             )
-        arrays.append(_read_npy(zf, members, member, shape, dtype, path))
-    return arrays
-
-
-def _read_npy(zf, members, member, shape, dtype, path):
-    info = members.get(member)
-    if info is None:
-        raise ModelFileError(f"{path!r}: missing array {member}")
-    if not isinstance(dtype, str) or dtype not in DTYPES or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise ModelFileError(f"{path!r}: {member} declares dtype {dtype!r} and shape {shape}; allowed dtypes: {sorted(DTYPES)}")
-    needed = math.prod(shape) * backend.xp.dtype(dtype).itemsize
-    if info.file_size > needed + NPY_HEADER_ALLOWANCE:
-        raise ModelFileError(f"{path!r}: {member} is {info.file_size} bytes, more than its declared shape {shape} needs")
-    if info.file_size < needed:
-        # Checked before reading so that a forged header can never make np.load allocate more than the file holds.
-        raise ModelFileError(
-            f"{path!r}: {member} is {info.file_size} bytes, too small for its declared {dtype} shape {shape} "
-            f"({needed} bytes of data); the file is truncated or forged"
-        )
-    raw = zf.read(info)
-    if len(raw) < needed:
-        raise ModelFileError(f"{path!r}: {member} holds {len(raw)} bytes, too small for its declared {dtype} shape {shape}")
-    try:
-        # The .npy header's own shape decides what np.load allocates: it must be the declared one first.
-        header_shape, header_dtype = _npy_header(raw)
-        if header_shape != shape or header_dtype.name != dtype:
+        info = members.get(member)
+        if info is None:
+            raise ModelFileError(f"{path!r}: missing array {member}")
+        if not isinstance(dtype, str) or dtype not in DTYPES or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ModelFileError(f"{path!r}: {member} declares dtype {dtype!r} and shape {shape}; allowed dtypes: {sorted(DTYPES)}")
+        if not isinstance(name, str):
+            raise ModelFileError(f"{path!r}: {member} is named {name!r}; names are strings")
+        checked.append(_Entry(name, shape, dtype, info))
+        needed = checked[-1].nbytes
+        if info.file_size > needed + NPY_HEADER_ALLOWANCE:
+            raise ModelFileError(f"{path!r}: {member} is {info.file_size} bytes, more than its declared shape {shape} needs")
+        if info.file_size < needed:
+            # Checked before reading so that a forged header can never make np.load allocate more than the file holds.
             raise ModelFileError(
-                f"{path!r}: {member} holds {header_dtype.name} {header_shape}, the config declares {dtype} {shape}"
+                f"{path!r}: {member} is {info.file_size} bytes, too small for its declared {dtype} shape {shape} "
+                f"({needed} bytes of data); the file is truncated or forged"
             )
-        array = backend.xp.load(io.BytesIO(raw), allow_pickle=False)
+        _check_header(zf, checked[-1], path)
+    return checked
+
+
+def _load_bytes(weights: list, state: list) -> int:
+    """What loading allocates at most: every weight's value and gradient (floatx, or the weight's wider type; the
+    placeholder values of the build are zeros never touched, which the arrays read replace), the largest array
+    read in another dtype than floatx (held while it is cast), and the optimizer state (all of it read, then
+    copied by ``set_state``)."""
+    floatx = backend.xp.dtype(backend.floatx())
+    model = sum(2 * budget.nbytes(e.shape, max(floatx.itemsize, backend.xp.dtype(e.dtype).itemsize)) for e in weights)
+    in_flight = max((e.nbytes for e in weights if e.dtype != floatx.name), default=0)
+    return model + in_flight + 2 * sum(e.nbytes for e in state)
+
+
+def _load_what(path: str, weights: list, state: list) -> str:
+    largest = max([*weights, *state], key=lambda e: e.nbytes, default=None)
+    count = sum(math.prod(e.shape) for e in weights)
+    described = "" if largest is None else f"; the largest array: {largest.name} {largest.dtype} {largest.shape}"
+    with_state = f" and its optimizer state ({len(state)} arrays)" if state else ""
+    return f"{path!r}: loading its model ({count:,} weight values){with_state}{described}"
+
+
+def _check_state_entries(state: list, model, path: str) -> None:
+    """Each optimizer entry must be one the compiled optimizer keeps (``iterations``, its scalars, a slot of a
+    trainable parameter), of that shape, once: checked before any of them is read. A name it does not keep is a
+    ValueError, as ``set_state`` raises; a shape that is not its parameter's, a ``ModelFileError``."""
+    optimizer = model.optimizer
+    kind = type(optimizer).__name__
+    wanted = {name: tuple(value.shape) for name, value in optimizer.get_state().items()}  # fresh: no slots yet
+    for i, param in enumerate(model.trainable_parameters):
+        wanted.update({f"{slot}/{i}": tuple(param.value.shape) for slot in optimizer.slot_names()})
+    seen = set()
+    for k, entry in enumerate(state):
+        if entry.name in seen:
+            raise ModelFileError(f"{path!r}: optimizer state entry {k} repeats {entry.name!r}")
+        seen.add(entry.name)
+        if entry.name not in wanted:
+            listed = ", ".join(sorted(wanted)[:8]) + (", ..." if len(wanted) > 8 else "")
+            raise ValueError(f"{kind}: unexpected {[entry.name]} in the optimizer state (entry {k}); for this model "
+                             f"it keeps {listed}")
+        if entry.shape != wanted[entry.name]:
+            raise ModelFileError(
+                f"{path!r}: optimizer state {entry.name!r} declares shape {entry.shape}, {kind} keeps it in the "
+                f"shape of its parameter, {wanted[entry.name]}"
+            )
+
+
+def _check_header(zf, entry: _Entry, path: str) -> None:
+    """The .npy header of ``entry``'s member must declare its shape and dtype: that header decides what
+    ``np.load`` allocates. Only the header is inflated."""
+    member = entry.member.filename
+    try:
+        with zf.open(entry.member) as f:
+            header_shape, header_dtype = _npy_header(f)
     except (ValueError, SyntaxError, tokenize.TokenError) as e:  # numpy tokenizes a malformed header
-        if isinstance(e, ModelFileError):
-            raise
         raise ModelFileError(f"{path!r}: {member} is not a valid .npy array: {e}") from e
-    if array.shape != shape or array.dtype.name != dtype:
+    if header_shape != entry.shape or header_dtype.name != entry.dtype:
         raise ModelFileError(
-            f"{path!r}: {member} holds {array.dtype.name} {array.shape}, the config declares {dtype} {shape}"
+            f"{path!r}: {member} holds {header_dtype.name} {header_shape}, the config declares {entry.dtype} {entry.shape}"
+        )
+
+
+def _read_npy(zf, entry: _Entry, path: str):
+    """The array of ``entry`` (its header already checked), read in chunks straight into the array: the member
+    is never held in memory as bytes beside it."""
+    member = entry.member.filename
+    try:
+        with zf.open(entry.member) as f:
+            array = backend.xp.lib.format.read_array(f, allow_pickle=False)
+            f.read()  # the few bytes after the data: reaching the end makes zipfile check the member's CRC
+    except (ValueError, SyntaxError, tokenize.TokenError) as e:  # numpy tokenizes a malformed header
+        raise ModelFileError(f"{path!r}: {member} is not a valid .npy array: {e}") from e
+    if array.shape != entry.shape or array.dtype.name != entry.dtype:
+        raise ModelFileError(
+            f"{path!r}: {member} holds {array.dtype.name} {array.shape}, the config declares {entry.dtype} {entry.shape}"
         )
     return array
 
 
-def _npy_header(raw: bytes):
-    """(shape, dtype) a .npy file's header declares, read without touching its data; ValueError if malformed."""
+def _npy_header(f):
+    """(shape, dtype) the .npy header at the start of the stream ``f`` declares, its data untouched; ValueError
+    if malformed."""
     fmt = backend.xp.lib.format
-    f = io.BytesIO(raw)
     version = fmt.read_magic(f)
     if version not in ((1, 0), (2, 0)):
         raise ValueError(f"unsupported .npy format version {version}")

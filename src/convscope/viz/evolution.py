@@ -20,25 +20,53 @@ SNAPSHOT = re.compile(r"^epoch_(\d{3,})\.npz$")
 
 
 def load_snapshots(run_dir, layer=None):
-    """``(layer, [(epoch, kernel, bias or None), ...])`` in epoch order; ``layer`` defaults to the first conv layer."""
+    """``(layer, [(epoch, kernel, bias or None), ...])`` in epoch order; ``layer`` defaults to the first conv layer.
+
+    Snapshots come from a folder anyone may have edited, so each is read by ``datasets.npz.NpzArchive`` in two
+    passes: every header first (float arrays only, a 4-D kernel of one shape in every epoch, a bias of one
+    value per filter, data exactly filling its member), then the memory budget checked on the total they
+    declare, and only then the data, one file open at a time."""
+    from .. import budget
+    from ..datasets.npz import NpzArchive
+    from ..errors import DataFileError
+
+    floats = (np.float16, np.float32, np.float64)
     folder = os.path.join(run_dir, "filters")
     if not os.path.isdir(folder):
         raise ValueError(f"{run_dir!r} is not a run folder with filter snapshots (no filters/ folder)")
     files = sorted((int(m.group(1)), name) for name in os.listdir(folder) if (m := SNAPSHOT.match(name)))
     if not files:
         raise ValueError(f"{folder!r} holds no epoch_NNN.npz snapshots")
-    snapshots = []
-    for epoch, name in files:
-        with np.load(os.path.join(folder, name), allow_pickle=False) as npz:
-            kernels = [key[: -len("/kernel")] for key in npz.files if key.endswith("/kernel")]
-            if layer is None and kernels:
-                layer = kernels[0]
-            if f"{layer}/kernel" not in npz.files:
+
+    def declared(name):
+        """(kernel header, bias header or None) of ``layer`` in snapshot ``name``, checked."""
+        nonlocal layer
+        with NpzArchive(os.path.join(folder, name)) as npz:
+            kernels = [key[: -len("/kernel")] for key in npz.members if key.endswith("/kernel")]
+            layer = kernels[0] if layer is None and kernels else layer
+            if f"{layer}/kernel" not in npz.members:
                 raise ValueError(f"{name} has no kernel for layer {layer!r}; layers there: {', '.join(kernels)}")
-            bias = npz[f"{layer}/bias"] if f"{layer}/bias" in npz.files else None
-            snapshots.append((epoch, npz[f"{layer}/kernel"], bias))
-    if len({kernel.shape for _, kernel, _ in snapshots}) != 1:
+            kernel = npz.header(f"{layer}/kernel", floats)
+            bias = npz.header(f"{layer}/bias", floats) if f"{layer}/bias" in npz.members else None
+        if len(kernel.shape) != 4 or (bias is not None and bias.shape != kernel.shape[-1:]):
+            raise ValueError(f"{name}: {layer}/kernel has shape {kernel.shape} and bias "
+                             f"{None if bias is None else bias.shape}; expected (height, width, channels, filters) and "
+                             f"(filters,)")
+        return kernel, bias
+
+    headers = [declared(name) for _, name in files]
+    if len({kernel.shape for kernel, _ in headers}) != 1:
         raise ValueError(f"the snapshots of {layer!r} do not all have the same kernel shape")
+    total = sum(kernel.nbytes + (0 if bias is None else bias.nbytes) for kernel, bias in headers)
+    budget.check(total, f"the filter snapshots of {layer!r} in {folder}", error=DataFileError)
+    snapshots = []
+    for (epoch, name), (kernel, bias) in zip(files, headers):
+        with NpzArchive(os.path.join(folder, name)) as npz:
+            now = npz.header(f"{layer}/kernel", floats), None if bias is None else npz.header(f"{layer}/bias", floats)
+            if now != (kernel, bias):  # the file was replaced between the two passes
+                raise DataFileError(f"{name} changed while it was being read")
+            snapshots.append((epoch, npz.read(f"{layer}/kernel", floats),
+                              None if bias is None else npz.read(f"{layer}/bias", floats)))
     return layer, snapshots
 
 
