@@ -412,6 +412,27 @@ def test_one_sample_over_the_budget_is_refused_before_anything_runs(monkeypatch)
         model.inference_batch()
 
 
+def test_a_trace_over_the_budget_is_refused_before_anything_runs(monkeypatch):
+    """The explorer and the lessons trace on every request: an honest model with a huge layer took 5.2 GB in one
+    explorer request. One sample's trace keeps every layer's tensors (twice with gradients), checked first."""
+    model = wide_model(330)
+    monkeypatch.setenv("CONVSCOPE_MAX_BYTES", "8M")
+    one = np.zeros((1, 28, 28, 1), np.float32)
+    assert len(model.trace(one)) == len(model.layers)            # 1 sample without gradients fits in 8 MB
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            model.trace(np.zeros((4, 28, 28, 1), np.float32), np.zeros(4, int))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(
+        'Sequential "wide".trace() of 4 sample(s) with gradients would take '), message
+    assert "above the memory budget of 8.39 MB" in message
+    assert peak < 1_000_000, f"{peak} bytes allocated before the refusal"
+
+
 def test_the_estimate_bounds_what_a_real_convnet_takes():
     """The formula counts what layers keep: about twice the measured peak of the MNIST convnet, never below it."""
     from convscope import zoo
@@ -427,3 +448,11 @@ def test_the_estimate_bounds_what_a_real_convnet_takes():
     finally:
         tracemalloc.stop()
     assert peak / 64 < per_sample < 3 * peak / 64, (peak / 64, per_sample)
+
+
+def test_an_unknown_data_set_is_refused_not_read_as_fashion_mnist():
+    """``load_dataset`` sent every name but "mnist" and "mnist-sample" to Fashion-MNIST's loader."""
+    from convscope.cli import load_dataset
+
+    with pytest.raises(ValueError, match=r"unknown data set 'cifar10'; expected one of mnist, fashion-mnist, mnist-sample"):
+        load_dataset("cifar10")

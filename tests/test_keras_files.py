@@ -305,7 +305,7 @@ def test_a_failed_keras_save_keeps_the_previous_file(tmp_path, trained, monkeypa
     def refuse(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(convscope.saving.atomic.os, "replace", refuse)
+    monkeypatch.setattr(convscope.atomic.os, "replace", refuse)
     with pytest.raises(OSError, match="previous file is unchanged"):
         save(path)
     assert path.read_bytes() == before and os.listdir(tmp_path) == [path.name]

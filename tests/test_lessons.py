@@ -76,10 +76,55 @@ def test_activation_lesson_fails_when_an_activation_sits_where_it_expects_none(m
     assert "best single kernel (least squares) for the linear stack: residual" in failed
 
 
-def test_command_line_lists_runs_and_passes(tmp_path, capsys):
+@pytest.mark.parametrize("name", lessons.names())
+def test_every_lesson_states_the_question_it_answers(name):
+    question = lessons.lesson(name).QUESTION
+    assert question.endswith("?") and question.count("?") == 1 and question[0].isupper()
+    assert "\n" not in question and len(question) <= 120
+
+
+def test_command_line_lists_each_lessons_question_then_its_title(tmp_path, capsys):
     assert cli.main(["lesson", "list"]) == 0
-    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert listed == lessons.names()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 * len(lessons.names())
+    for name, (first, second) in zip(lessons.names(), zip(lines[::2], lines[1::2])):
+        module = lessons.lesson(name)
+        assert first.split(maxsplit=1) == [name, module.QUESTION]
+        assert second.strip() == module.TITLE and second.startswith(" ")
+
+
+def test_run_all_prints_every_lessons_time_and_the_total(monkeypatch, capsys):
+    """ALL ends with a table of verdicts and times; one failed lesson makes the exit status 1."""
+    def quick(name, **settings):
+        result = LessonResult(name, lessons.lesson(name).TITLE, "")
+        result.checks.append(Check("a claim", 0.0 if name != "pooling" else 1.0, "==", 0))
+        return result
+
+    monkeypatch.setattr(lessons, "run", quick)
+    assert cli.main(["lesson", "run", "ALL", "--fast", "--seed", "3"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("\ntime: ") == len(lessons.names())
+    table = out[out.index("\nlesson "):].strip().splitlines()
+    assert table[0].split() == ["lesson", "verdict", "time"]
+    assert table[-2].startswith("(the first lesson that studies the default model also trains it")
+    table = table[:-2] + table[-1:]
+    rows = {row.split()[0]: row.split()[1:] for row in table[1:-2]}
+    assert list(rows) == lessons.names()
+    assert all(verdict == ("FAILED" if name == "pooling" else "PASSED") and unit == "s"
+               for name, (verdict, seconds, unit) in rows.items())
+    total = table[-2].split()
+    assert total[0] == "total" and float(total[1]) == pytest.approx(sum(float(r[1]) for r in rows.values()), abs=0.1)
+    assert table[-1] == f"{len(rows) - 1} of {len(rows)} lessons passed; FAILED: pooling"
+
+
+def test_the_seed_sets_a_lessons_own_draws():
+    """The same seed draws the same two training runs; another seed, other runs."""
+    key = "run 1 vs run 2: |a - b| / |a|, filter i against filter i"
+    first, again, other = (lessons.run("filters", fast=True, seed=seed).numbers[key] for seed in (0, 0, 1))
+    assert first == again != other
+
+
+def test_command_line_runs_and_passes(tmp_path, capsys):
 
     assert cli.main(["lesson", "run", "pointwise", "--fast", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -173,4 +218,4 @@ def test_lessons_study_a_functional_graph_with_same_padding_and_a_residual_add(n
     outputs = layers.Dense(10, activation="softmax")(layers.Flatten()(h))
     model = convscope.Model(inputs, outputs)
     result = lessons.run(name, model=model, fast=True)
-    assert result.verdict, result.failures()
+    assert result.verdict, result.report()

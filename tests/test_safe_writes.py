@@ -229,7 +229,7 @@ def test_ignored_and_own_handlers_are_left_alone_and_defaults_restored():
     """Under nohup SIGHUP stays ignored; a program's own SIGTERM handler is kept; the defaults come back after."""
     code = """
         import signal
-        from convscope.saving.atomic import stop_signals_interrupt, _raise_interrupted
+        from convscope.atomic import stop_signals_interrupt, _raise_interrupted
         def own(signum, frame):
             pass
         signal.signal(signal.SIGHUP, signal.SIG_IGN)

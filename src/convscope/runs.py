@@ -22,7 +22,7 @@ process ends or calls ``unlock_run``; a second ``train`` into the folder, or a
 ``--resume`` of a run still training, is refused naming the PID that holds it. The
 kernel drops the lock of a process that dies, however it dies, so a lock file left by
 a killed run is simply taken over. While the lock is held, SIGTERM and SIGHUP raise
-``saving.atomic.Interrupted`` (a ``KeyboardInterrupt``): training stops as for Ctrl-C,
+``atomic.Interrupted`` (a ``KeyboardInterrupt``): training stops as for Ctrl-C,
 keeping the last checkpoint, and ``convscope train`` prints the resume command.
 
 A run folder is a file like any other: ``resume`` checks ``config.json`` and the
@@ -49,7 +49,7 @@ from dataclasses import asdict, dataclass, fields
 from . import __version__, backend, layers, optimizers, utils
 from .callbacks import Callback
 from .saving import atomic_write, load_checkpoint, save_model, write_text
-from .saving.atomic import stop_signals_interrupt
+from .atomic import stop_signals_interrupt
 from .zoo import MODELS
 
 try:

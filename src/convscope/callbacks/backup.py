@@ -7,6 +7,7 @@ import os
 import shutil
 
 from .. import backend, formats
+from ..atomic import atomic_write, write_text
 from ..errors import ConvscopeFileError
 from .base import Callback
 
@@ -121,10 +122,8 @@ class BackupAndRestore(Callback):
         if self.double_checkpoint:
             for path in (self._model_path, self._metadata_path):
                 if os.path.exists(path):
-                    shutil.copyfile(path, path + ".bkp")
+                    with open(path, "rb") as source, atomic_write(path + ".bkp") as copy:
+                        shutil.copyfileobj(source, copy)
         self.model.save(self._model_path)
         metadata = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "rng_state": rng_state}
-        temporary = self._metadata_path + ".tmp"
-        with open(temporary, "w") as f:
-            json.dump(metadata, f)
-        os.replace(temporary, self._metadata_path)  # a reader never sees half a file
+        write_text(self._metadata_path, json.dumps(metadata))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..layers import Conv2D
-from ..arraymath.reference import correlate2d_loops
+from ..arraymath.reference import correlate2d_loops, dilate2d
 from ..viz import feature_maps_figure
 from . import plots
 from .lab import float64, float64_copy, kernel_planes, planes, relative_error
 
 NAME = "channels"
 TITLE = "A bank of filters: N filters on C channels give N maps, each filter C deep"
+QUESTION = "How does a conv layer turn an input of C channels into N feature maps?"
 EXPLANATION = """
 A Conv2D layer with N filters on an input of C channels holds a kernel of shape (kh, kw, C, N):
 every filter is a stack of C two-dimensional slices, one per input channel. At each position
@@ -21,11 +22,15 @@ into ONE number, so each filter makes one output map and N filters make N maps:
     z[:, :, f] = b[f] + Σ_c  x[:, :, c] ⋆ K[:, :, c, f]
 
 The number of output maps is the number of filters, whatever C is; C only sets the depth.
+(With "same" padding x is padded with zeros first; with a stride s only every s-th row and
+column of the sum is kept; a grouped layer, groups=g, gives each filter C/g slices, for the
+channels of its own group.)
 
 The experiment shows it twice: on a 3-channel picture (a test digit coloured into red and
-green over a blue ramp) with four hand-made filters whose slices pick channels, and on the
-model's second conv layer, whose every filter is as deep as the maps the first layer makes.
-Each map is rebuilt channel by channel with the loops of arraymath/reference.py, in float64.
+green over a blue ramp) with four hand-made filters whose slices pick channels, and on a conv
+layer of the model (--layer, else the second one, which reads the maps of the layers before
+it, or the only one), whose every filter is as deep as the input it reads has channels. Each map is rebuilt
+channel by channel with the loops of arraymath/reference.py, in float64.
 """
 
 
@@ -51,21 +56,20 @@ def experiment(lab):
 
     model = float64_copy(lab.model())
     (_, _), (x_test, _) = lab.data()
-    # The sum below is written for plain filters: every input channel seen by every filter, no holes.
-    convs = [c for c in lab.conv_layers(model) if c.groups == 1 and c.dilation_rate == (1, 1)] or lab.conv_layers(model)
-    conv = convs[1] if len(convs) > 1 else convs[0]
+    convs = lab.conv_layers(model)
+    conv = convs[0] if lab.layer is not None or len(convs) == 1 else convs[1]
     with float64():
         record = next(r for r in model.trace(x_test[:1]) if r.name == conv.name)
     k = conv.kernel.value
-    (top, bottom), (left, right) = conv.pads       # "same" padding: zeros around the input, as the layer adds them
-    seen = np.pad(record.input, ((0, 0), (top, bottom), (left, right), (0, 0)))
-    (sh, sw) = conv.strides                         # a stride keeps every sh-th row and sw-th column of the sums
-    contributions = correlate2d_loops(planes(seen)[0][:, None], kernel_planes(k))[..., ::sh, ::sw]  # (C, F, OH, OW)
+    contributions = per_channel_parts(conv, record.input)                        # (depth, F, OH, OW)
     bias = conv.bias.value if conv.use_bias else np.zeros(conv.filters)
     rebuilt = contributions.sum(axis=0) + bias[:, None, None]
-    lab.number(f"{conv.name}", f"input {record.input.shape[1:]} -> kernel {k.shape} -> maps {record.output.shape[1:]}")
+    lab.number(f"{conv.name}", f"input {record.input.shape[1:]} -> kernel {k.shape} -> maps {record.output.shape[1:]}"
+               + (f"; groups={conv.groups}: each filter sees {k.shape[2]} of the {record.input.shape[3]} channels"
+                  if conv.groups > 1 else ""))
     lab.check(f"{conv.name}: output maps minus filters", record.preactivation.shape[3] - k.shape[3], "==", 0)
-    lab.check(f"{conv.name}: filter depth minus input channels", k.shape[2] - record.input.shape[3], "==", 0)
+    lab.check(f"{conv.name}: filter depth x groups minus input channels",
+              k.shape[2] * conv.groups - record.input.shape[3], "==", 0)
     lab.check(f"{conv.name}: every map vs b + Σ over {k.shape[2]} channels of channel ⋆ slice, relative error",
               relative_error(np.moveaxis(rebuilt, 0, 2), record.preactivation[0]), "<=", 1e-12)
 
@@ -85,6 +89,23 @@ def experiment(lab):
         (f"Σ of the {k.shape[2]} parts + b (loops)", rebuilt[f]),
         (f"the layer's map {f} (model.trace)", record.preactivation[0, :, :, f]),
     ], f"{conv.name}, filter {f}: the parts add up to one map", columns=2, shared_scale=True)
+
+
+def per_channel_parts(conv, x):
+    """For one image ``x`` (1, H, W, C): each filter's input channels ⋆ their slices, (depth, F, OH, OW), as
+    ``conv`` adds them: the input zero-padded as the layer pads it, the slices spread by the dilation,
+    every stride-th row and column kept, and each filter reading the channels of its own group."""
+    (top, bottom), (left, right) = conv.pads
+    channels = planes(np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0))))[0]     # (C, H', W')
+    kernel = conv.kernel.value
+    depth, per_group = kernel.shape[2], conv.filters // conv.groups
+    (sh, sw) = conv.strides
+    parts = []
+    for group in range(conv.groups):
+        slices = dilate2d(kernel_planes(kernel[..., group * per_group : (group + 1) * per_group]), conv.dilation_rate)
+        seen = channels[group * depth : (group + 1) * depth, None]                       # (depth, 1, H', W')
+        parts.append(correlate2d_loops(seen, slices)[..., ::sh, ::sw])
+    return np.concatenate(parts, axis=1)
 
 
 def coloured_digit(digit):

@@ -325,14 +325,12 @@ def keras_convnet_config() -> dict:
 
 
 def model_file(path) -> str:
-    """A model file, or a run folder's final model."""
-    from ..runs import FINAL_MODEL
+    """A model file, or a run folder's model (its final model, else its checkpoint), as every command opens it."""
+    from ..runs import model_file as run_model_file
 
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        path = os.path.join(path, FINAL_MODEL)
+    path = run_model_file(path)
     if not os.path.isfile(path):
-        raise ValueError(f"lessons: no model file at {path!r} (give a .convscope file or a run folder)")
+        raise ValueError(f"lessons: no model file at {path!r} (give a .convscope, .keras or .h5 file or a run folder)")
     return path
 
 

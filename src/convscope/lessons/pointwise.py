@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..initializers import GlorotUniform
 from ..layers import Conv2D, Dense, Flatten
 from . import plots
 from .lab import float64, float64_copy, relative_error
 
 NAME = "pointwise"
 TITLE = "1x1 convolution = a Dense layer across channels, at every pixel"
+QUESTION = "What does a 1x1 convolution compute, and when is a convolution a Dense layer?"
 EXPLANATION = """
 A 1x1 kernel sees one pixel at a time, all of its C channels: z[n, i, j, :] = x[n, i, j, :] @ W + b
 with W of shape (C, F). That is exactly a Dense layer with kernel W, applied to every pixel's
-channel vector; it mixes channels and never looks at neighbours. Networks use it to change the
-number of channels cheaply (C·F weights instead of kh·kw·C·F).
+channel vector (at stride 1; a stride skips pixels); it mixes channels and never looks at
+neighbours. Networks use it to change the number of channels cheaply: C·F weights, where a
+kh x kw kernel needs kh·kw·C·F.
 
 At the other extreme, a kernel as large as its input has a single window position: it is a
-Dense layer on the flattened input, W reshaped from (H, W, C, F) to (H·W·C, F). The MNIST
-convnet's last layer is one: Flatten + Dense(10) on the 5x5x64 pooled maps is a 5x5 convolution
-with 10 filters.
+Dense layer on the flattened input, W reshaped from (H, W, C, F) to (H·W·C, F). The Keras MNIST
+convnet's last layer is one: Flatten + Dense(10) on its 5x5x64 pooled maps (Dropout passes
+them unchanged at inference) is a 5x5 convolution with 10 filters.
 
 The experiment copies weights between the two forms and compares outputs on real feature maps,
-in float64: a 1x1 Conv2D on the first conv layer's maps against a Dense on the same maps; the
-model's own Dense layer against a Conv2D whose kernel covers its whole input.
+in float64: a 1x1 Conv2D on the studied conv layer's maps (the first, or --layer) against a
+Dense on the same maps; the model's own Dense layer against a Conv2D whose kernel covers its
+whole input.
 """
 
 
@@ -37,8 +39,8 @@ def experiment(lab):
         records = model.trace(x)
         maps = next(r for r in records if r.name == first_conv.name).output
 
-        # A 1x1 convolution with seeded random weights, and a Dense layer holding the same numbers.
-        pointwise = Conv2D(16, 1, kernel_initializer=GlorotUniform(seed=0), name="pointwise_1x1")
+        # A 1x1 convolution with random weights, and a Dense layer holding the same numbers.
+        pointwise = Conv2D(16, 1, name="pointwise_1x1")           # weights drawn from the lesson's seed
         pointwise.build((None, *maps.shape[1:]))
         pointwise.bias.value[...] = np.linspace(-0.5, 0.5, 16)  # a visible bias, to be copied too
         dense = Dense(16, name="dense_per_pixel")
@@ -48,6 +50,13 @@ def experiment(lab):
         lab.number("1x1 conv", f"kernel {pointwise.kernel.value.shape} on {first_conv.name}'s maps {maps.shape[1:]}"
                    f" -> Dense kernel {dense.kernel.value.shape}")
         lab.check("1x1 Conv2D vs Dense at every pixel, relative error", relative_error(by_conv, by_dense), "<=", 1e-12)
+        wider = Conv2D(16, 3, padding="same", name="three_by_three")
+        wider.build((None, *maps.shape[1:]))
+        channels = maps.shape[3]
+        lab.number("weights, 1x1 against 3x3", f"{channels}·16 = {pointwise.kernel.value.size:,} against "
+                   f"3·3·{channels}·16 = {wider.kernel.value.size:,}")
+        lab.check(f"weights of a 3x3 Conv2D over a 1x1 one, both {channels} -> 16 channels (kh·kw = 9)",
+                  wider.kernel.value.size / pointwise.kernel.value.size, "==", 9)
 
         full_size_kernel(lab, model, records)
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-import sys
 
 from .. import backend, budget, formats, optimizers
 from ..callbacks import CallbackList
@@ -683,7 +682,17 @@ class Model(Layer):
     # -- inspection ----------------------------------------------------------------------
     def trace(self, x, y=None):
         """One record per layer call: what it received, its pre-activation and output and, given labels ``y``,
-        the gradients (see ``models.trace``). The model is left exactly as it was."""
+        the gradients (see ``models.trace``). The model is left exactly as it was.
+
+        A trace keeps every layer's input, pre-activation and output, and with ``y`` their gradients too: about
+        ``activation_bytes()`` per sample, twice that with ``y``, plus the largest step once more. That is checked
+        against the memory budget before anything runs (the explorer and the lessons trace on every request)."""
+        xs = self._inputs(x)
+        steps = _plan_elements(self._graph_for(False, [(None, *a.shape[1:]) for a in xs]).plan(fuse=False))
+        per_sample = sum(n for _, _, n in steps) * (1 if y is None else 2) + max((n for _, _, n in steps), default=0)
+        samples = len(xs[0])
+        budget.check(samples * per_sample * _activation_dtype(self).itemsize,
+                     f"{self}.trace() of {samples} sample(s){' with gradients' if y is not None else ''}")
         return trace_model(self, x, y)
 
     def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False, show_trainable=False,
@@ -708,8 +717,11 @@ class Model(Layer):
         refuse_layers_shared_across_models(self)
         graph = self._graph
         call_index = {id(t.node): 0 for t in graph.inputs}
-        for layer in graph.layers:
-            for k, node in enumerate(n for n in graph.nodes if n.layer is layer):
+        calls = {id(layer): [] for layer in graph.layers}  # each layer's calls in order, found in one pass
+        for node in graph.nodes:
+            calls.setdefault(id(node.layer), []).append(node)
+        for nodes in calls.values():
+            for k, node in enumerate(nodes):
                 call_index[id(node)] = k
 
         def ref(t):
@@ -717,7 +729,7 @@ class Model(Layer):
 
         specs = []
         for layer in graph.layers:
-            nodes = [n for n in graph.nodes if n.layer is layer]
+            nodes = calls[id(layer)]
             specs.append({
                 **serialize(layer), "name": layer.name,
                 "inbound_nodes": [{"args": [ref(t) for t in n.inputs], "as_list": n.as_list} for n in nodes],
@@ -934,9 +946,9 @@ def _should_validate(epoch: int, freq) -> bool:
 
 
 def _resolve_verbose(verbose) -> int:
-    """Keras's "auto" is a live bar (1); when output goes to a file or pipe, one line per epoch (2) reads better."""
+    """Keras's "auto" is 1 wherever the output goes; the progress display fits itself to a terminal or a pipe."""
     if verbose == "auto":
-        return 1 if sys.stdout.isatty() else 2
+        return 1
     if verbose not in (0, 1, 2):
         raise ValueError(f'argument "verbose" must be "auto", 0, 1 or 2, received {verbose!r}')
     return verbose

@@ -46,7 +46,7 @@ from ..layers import MODEL_CLASSES, InputLayer, deserialize, serialize
 from ..models import load_model  # noqa: F401 -- re-exported: saving.load_model is models.load_model
 from ..models.model import refuse_unregistered_layers
 from ..models.rebuild import rebuild_graph
-from .atomic import atomic_write
+from ..atomic import atomic_write
 
 FORMAT = "convscope.model"
 FORMAT_VERSION = 2
