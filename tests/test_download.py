@@ -6,6 +6,7 @@ import socket
 import sys
 import threading
 import time
+import types
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -246,3 +247,25 @@ def test_known_table_is_complete():
         assert [f.name for f in remote.files] == list(download.FILE_NAMES), name
         assert all(len(f.sha256) == 64 for f in remote.files), name
         assert remote.mirrors, name
+
+
+def test_each_mirror_and_each_retry_is_said_on_stderr(server, tmp_path, monkeypatch, capsys):
+    waits = []
+    # The back-off, without waiting (download's own time only: the test server sleeps through the time module).
+    monkeypatch.setattr(download, "time", types.SimpleNamespace(sleep=waits.append, monotonic=time.monotonic))
+    monkeypatch.setattr(download, "_progress_bar", lambda *args: download._NoBar())
+    mirrors = [serve(server, "busy", Reply(status=500)), serve(server, "gone", Reply(status=404)),
+               serve(server, "good", Reply())]
+    fetch(tmp_path, mirrors, retries=2, backoff=1.0, progress=True)
+    assert waits == [1.0, 2.0]
+    assert capsys.readouterr() == ("", "\n".join([
+        f"Downloading mnist {NAME}.gz from {mirrors[0]}",
+        "  HTTP 500 Internal Server Error; retrying in 1 s (attempt 2 of 3)",
+        "  HTTP 500 Internal Server Error; retrying in 2 s (attempt 3 of 3)",
+        "  HTTP 500 Internal Server Error",
+        f"Downloading mnist {NAME}.gz from {mirrors[1]}",
+        "  HTTP 404 Not Found",                                   # not worth a retry
+        f"Downloading mnist {NAME}.gz from {mirrors[2]}",
+    ]) + "\n")
+    fetch(tmp_path / "quiet", mirrors, retries=2, backoff=1.0, progress=False)
+    assert capsys.readouterr() == ("", "")

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -548,6 +549,41 @@ def test_non_finite_numbers_travel_as_null_never_as_bare_nan(server, test_set, m
     assert status == 200 and b"NaN" not in payload and b"Infinity" not in payload
     answer = json.loads(payload, parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
     assert answer["probabilities"][:2] == [None, None]
+
+
+def test_a_run_history_with_nan_is_answered_with_null(run_dir, tmp_path):
+    """/api/model sent the run's history (and snapshot colour limits) past ``encode``: a diverged run's NaN in
+    history.json reached the page as a bare NaN, which JSON.parse refuses."""
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    history = json.loads((run / "history.json").read_text())
+    history["loss"][0] = float("nan")
+    (run / "history.json").write_text(json.dumps(history))
+    running = ExplorerServer(Workspace(run, "mnist-sample", announce=lambda message: None)).start()
+    try:
+        status, _, payload = send(running, "GET", "/api/model")
+    finally:
+        running.stop()
+    assert status == 200 and b"NaN" not in payload
+    answer = json.loads(payload, parse_constant=lambda name: pytest.fail(f"bare {name} in the JSON"))
+    assert answer["run"]["history"]["loss"][0] is None
+
+
+@pytest.mark.parametrize("content, message", [
+    ('{"loss": [1, 2], "accuracy": "high"}', r"history.json: expected \{metric: \[number, ...\]\}"),
+    ("[" * 100_000, "history.json: not valid JSON"),
+    (" " * (runs.MAX_HISTORY_BYTES + 1), r"history.json: 16777217 bytes, more than the 16777216 a run history can need"),
+])
+def test_a_tampered_run_history_is_refused_in_one_line(run_dir, tmp_path, content, message):
+    """history.json was read whole with json.load, unchecked, by ``show history`` and the explorer."""
+    from convscope.cli import main
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    (run / "history.json").write_text(content)
+    with pytest.raises(ValueError, match=message):
+        runs.read_history(run)
+    assert main(["show", "history", str(run), "--out", str(tmp_path / "pictures")]) == 2
 
 
 def test_a_busy_port_is_a_plain_error(server, run_dir):

@@ -222,10 +222,20 @@ def test_orthogonal_checks_its_decomposition_against_the_budget(monkeypatch):
     monkeypatch.setenv("CONVSCOPE_MAX_BYTES", "64M")
     start = time.perf_counter()
     with pytest.raises(ValueError, match=r"Orthogonal initializer for shape \(3000, 3000\) \(a QR decomposition of a "
-                                         r"3000 x 3000 matrix\) would take 360 MB, above the memory budget of 67.1 MB"):
+                                         r"3000 x 3000 matrix\) would take 360 MB, above the memory budget of 67.1 MB "
+                                         r"\(nothing was drawn; "):
         initializers.Orthogonal()((3000, 3000))
     assert time.perf_counter() - start < 0.5
     assert initializers.Orthogonal(seed=0)((64, 32)).shape == (64, 32)
+
+
+@pytest.mark.parametrize("text", ["0", "0K", "0.0001"])
+def test_a_budget_of_nothing_is_an_error_not_a_refusal_of_everything(monkeypatch, text):
+    from convscope import budget
+
+    monkeypatch.setenv("CONVSCOPE_MAX_BYTES", text)
+    with pytest.raises(ValueError, match=rf"\$CONVSCOPE_MAX_BYTES must be a positive number of bytes .*received '{text}'"):
+        budget.limit()
 
 
 # -- finding 3: Keras files ----------------------------------------------------------------------------------------

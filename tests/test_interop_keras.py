@@ -389,6 +389,14 @@ def test_export_command_writes_both_formats(tmp_path, capsys):
     assert load_keras(tmp_path / "m.keras").count_params() == 34826
 
 
+def test_export_command_takes_a_run_folder(tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    load_keras(FIXTURES / "mnist_convnet.keras").save(run / "model.convscope")
+    assert main(["export", str(run), "--keras", str(tmp_path / "m.keras")]) == 0, capsys.readouterr().err
+    assert load_keras(tmp_path / "m.keras").count_params() == 34826
+
+
 @pytest.mark.parametrize("args, message", [
     (["export", "MODEL"], "say what to write: --onnx OUT and / or --keras OUT"),
     (["export", "absent.convscope", "--onnx", "x.onnx"], "does not exist"),

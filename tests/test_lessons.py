@@ -6,6 +6,8 @@ the default model and the data are trained / loaded once per process and shared 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -219,3 +221,22 @@ def test_lessons_study_a_functional_graph_with_same_padding_and_a_residual_add(n
     model = convscope.Model(inputs, outputs)
     result = lessons.run(name, model=model, fast=True)
     assert result.verdict, result.report()
+
+
+def test_picture_names_from_the_users_layer_names_stay_inside_out(tmp_path):
+    """backprop and channels put the studied layer's name into their file names: a name from a hostile model
+    file such as ``x/../../escaped`` was joined to ``out`` unchecked."""
+    from convscope.lessons.lab import fresh_model, keras_convnet_config
+
+    config = keras_convnet_config()
+    for spec in config["layers"]:
+        if spec["config"]["name"] == "conv2d_1":
+            spec["config"]["name"] = "x/../../escaped"
+    out = tmp_path / "deep" / "out"
+    model = fresh_model(config)
+    for name in ("backprop", "channels"):
+        result = lessons.run(name, model=model, fast=True, out=out)
+        assert result.pictures, name
+        for picture in result.pictures:
+            assert os.path.dirname(os.path.realpath(picture)) == os.path.realpath(out), picture
+    assert not list(tmp_path.rglob("escaped*")), "a picture was written outside out"

@@ -25,6 +25,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import convscope
@@ -108,7 +109,23 @@ def write_txt(path):
     write_text(path, "new")
 
 
-@pytest.mark.parametrize("writer", [write_model, write_txt], ids=["model", "text"])
+def write_idx_file(path):
+    from convscope.datasets.idx import write_idx
+
+    write_idx(path, np.zeros((2, 3), np.uint8))
+
+
+def write_csv_log(path):
+    """CSVLogger appends row by row (no temporary file), so it checks the destination the same way first."""
+    from convscope.callbacks import CSVLogger
+
+    logger = CSVLogger(os.fspath(path))
+    logger.on_train_begin()
+    logger.csv_file.close()
+
+
+@pytest.mark.parametrize("writer", [write_model, write_txt, write_idx_file, write_csv_log],
+                         ids=["model", "text", "idx", "csv-log"])
 @pytest.mark.parametrize("special", list(SPECIAL))
 def test_a_special_destination_is_refused_and_stays_what_it_was(tmp_path, special, writer):
     maker, needle = SPECIAL[special]

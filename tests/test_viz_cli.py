@@ -119,8 +119,8 @@ def test_maps_and_gradients_of_a_picture_file(run_dir, tmp_path, capsys):
     status, out, _ = show(capsys, "gradients", run_dir, picture, "--label", int(y[7]), "--out", tmp_path / "grads")
     assert status == 0
     assert [os.path.basename(p) for p in written(out)] == [
-        "gradients_digit-png_saliency.png", "gradients_digit-png_conv2d_kernel_gradient.png",
-        "gradients_digit-png_conv2d_1_kernel_gradient.png"]
+        "gradients_digit.png_saliency.png", "gradients_digit.png_conv2d_kernel_gradient.png",
+        "gradients_digit.png_conv2d_1_kernel_gradient.png"]
 
 
 def test_gradients_for_a_test_image(run_dir, tmp_path, capsys):
@@ -140,6 +140,7 @@ def test_history_and_evolution_of_a_run(run_dir, tmp_path, capsys, monkeypatch):
     status, out, _ = show(capsys, "evolution", run_dir, "--out", tmp_path)
     assert status == 0
     assert is_png(tmp_path / "evolution_conv2d.png")
+    assert "drawing 3 snapshots of conv2d (epochs 0-2)" in out and "GIF frames: 3/3" in out
     assert "evolution_conv2d.gif (3 frames)" in out
     assert (tmp_path / "evolution_conv2d.gif").read_bytes()[:6] == b"GIF89a"
 

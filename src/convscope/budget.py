@@ -6,8 +6,8 @@ they will allocate from the declared shapes (and dtypes) and call ``check`` befo
 inflate or read anything; models check one batch's activation memory before they run.
 
 The budget is ``DEFAULT_BYTES`` (1 GiB), raised (or lowered) for a whole process with the
-environment variable ``CONVSCOPE_MAX_BYTES`` (bytes, or with a K/M/G suffix) and per call
-with a ``max_bytes=`` keyword where a reader offers one.
+environment variable ``CONVSCOPE_MAX_BYTES`` (bytes, or with a K/M/G/T suffix); ``check`` and ``limit`` take
+``max_bytes=`` for one call (``datasets.idx.read_idx`` passes its ``max_memory=`` through).
 
     >>> check(nbytes((784, 1_000_000), 4), "dense/kernel (784, 1000000) float32")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -39,7 +39,10 @@ def limit(max_bytes: int | None = None) -> int:
     match = _SIZE.match(text)
     if not match:
         raise ValueError(f"${ENVIRONMENT} must be a number of bytes (e.g. 4G, 512M, 2000000000), received {text!r}")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    size = int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+    if size <= 0:
+        raise ValueError(f"${ENVIRONMENT} must be a positive number of bytes (e.g. 4G, 512M), received {text!r}")
+    return size
 
 
 def nbytes(shape, itemsize: int) -> int:
@@ -47,14 +50,17 @@ def nbytes(shape, itemsize: int) -> int:
     return math.prod(int(n) for n in shape) * int(itemsize)
 
 
-def check(size: int, what: str, max_bytes: int | None = None, error=ValueError) -> None:
+FILE_HINT = "a file that declares more than it can honestly need is refused before anything is read"
+
+
+def check(size: int, what: str, max_bytes: int | None = None, error=ValueError, hint: str = FILE_HINT) -> None:
     """Raise ``error`` (a reader passes its own: ``ModelFileError``, ``DataFileError``) naming ``what`` if ``size``
-    bytes exceed the budget; nothing has been allocated yet."""
+    bytes exceed the budget; nothing has been allocated yet. ``hint`` says why the check is made (by default:
+    a file's declared sizes)."""
     budget = limit(max_bytes)
     if size > budget:
-        raise error(f"{what} would take {human(size)}, above the memory budget of {human(budget)} (a file that "
-                         f"declares more than it can honestly need is refused before anything is read; for a genuinely "
-                         f"big model raise the budget with ${ENVIRONMENT}, e.g. {ENVIRONMENT}=8G)")
+        raise error(f"{what} would take {human(size)}, above the memory budget of {human(budget)} ({hint}; for a "
+                    f"genuinely big model raise the budget with ${ENVIRONMENT}, e.g. {ENVIRONMENT}=8G)")
 
 
 def human(size: int) -> str:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
+import shlex
 import sys
 import time
 
-from . import backend
+from . import backend, blas_env
+from .runs import DATASETS
+from .arraymath import jit
 from .callbacks import TerminateOnNaN
 from .errors import ConvscopeFileError
 from .zoo import MODELS
 
-DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 DIVERGED = 3  # exit status of a training run stopped by a NaN or infinite loss
 
 
@@ -87,14 +90,29 @@ def build_parser() -> Parser:
     predict = sub.add_parser("predict", allow_abbrev=False, help="classify pictures of digits (PNG, JPEG, ...)")
     predict.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="picture files of one digit each, any size")
+    export = sub.add_parser(
+        "export", allow_abbrev=False, help="write a model as an ONNX graph and / or a Keras 3 .keras file",
+        description="Convert a model file (.convscope, .keras or legacy Keras .h5) or a run folder's model to ONNX "
+        "(run by onnxruntime and other engines; NHWC float32 input) and / or to a Keras 3 .keras file. Needs the "
+        "interop extra: pip install 'convscope[interop]'.",
+    )
+    export.add_argument("model", help="a model file (.convscope, .keras, .h5) or run folder")
+    export.add_argument("--onnx", metavar="OUT", help="write an ONNX graph to OUT (e.g. model.onnx)")
+    export.add_argument("--keras", metavar="OUT", help="write a Keras 3 model to OUT (e.g. model.keras)")
     for module in TOOL_COMMANDS:
         COMMANDS.update(importlib.import_module(module).register(sub))
     return parser
 
 
 def main(argv=None) -> int:
+    """Run the command line ``argv`` (None: this process's own, which ``train`` re-executes once with OpenBLAS's
+    short wait, see blas_env) and return its exit status."""
     try:
         args = build_parser().parse_args(argv)
+        if argv is None:
+            blas_env.rerun_with_short_wait(args.command)
+        for note in blas_env.slow_blas_notes(os.environ, sys.argv[1:] if argv is None else argv):
+            print(note, file=sys.stderr)
         return COMMANDS[args.command](args)
     except UsageError as e:
         print(one_line(str(e)), file=sys.stderr)
@@ -117,9 +135,12 @@ def load_dataset(name: str, announce_fallback: bool = False):
     from .datasets import fashion_mnist, mnist, mnist_sample
     from .errors import DownloadError
 
+    loaders = {"mnist": mnist, "fashion-mnist": fashion_mnist, "mnist-sample": mnist_sample}
+    if name not in loaders:
+        raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(loaders)}")
     if name == "mnist-sample":
         return "mnist-sample", mnist_sample.load_data()
-    module = mnist if name == "mnist" else fashion_mnist
+    module = loaders[name]
     try:
         return name, module.load_data()
     except DownloadError:
@@ -185,12 +206,45 @@ def cmd_train(args) -> int:
               f"after epoch {recorder.epochs_recorded} (the last good one) is kept in "
               f"{os.path.join(run_dir, runs.CHECKPOINT)}. Try a smaller --learning-rate.", file=sys.stderr)
         return DIVERGED
-    seconds = time.perf_counter() - start
+    # A first run compiles the kernels during fit's first batches: set-up, so it is counted apart.
+    compiling = jit.compile_seconds()
+    seconds = time.perf_counter() - start - compiling
     model.save(os.path.join(run_dir, runs.FINAL_MODEL))
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=256, verbose=0)
-    print(f"Training time: {seconds:.1f} s; model saved to {os.path.join(run_dir, runs.FINAL_MODEL)}")
+    compiled = f" (and {compiling:.1f} s compiling kernels, first run only)" if compiling else ""
+    print(f"Training time: {seconds:.1f} s{compiled}; model saved to {os.path.join(run_dir, runs.FINAL_MODEL)}")
     print(f"Test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} {cfg.dataset} test images")
+    warning = chance_warning(accuracy, model.output_shape[-1], len(x_test))
+    if warning:
+        print(warning, file=sys.stderr)
+    print(next_steps(run_dir))
     return 0
+
+
+def chance_warning(accuracy: float, classes: int, n: int) -> str | None:
+    """A warning line when a test accuracy measured on ``n`` images is no better than guessing among ``classes``.
+
+    A guesser's accuracy on ``n`` images has mean ``p = 1 / classes`` and standard error ``sqrt(p (1 - p) / n)``;
+    an accuracy within 3 of those of ``p`` (or below it) is at chance level. ``None`` above that.
+    """
+    chance = 1 / classes
+    if accuracy > chance + 3 * math.sqrt(chance * (1 - chance) / n):
+        return None
+    # A learning rate far too large often ends here rather than in NaN: every ReLU dies, the output no longer
+    # depends on the image, and the loss stays finite.
+    return (f"convscope: warning: test accuracy {accuracy:.4f} is at chance level ({chance:.4f} for {classes} classes, "
+            f"within 3 standard errors on {n} images): the model predicts no better than guessing. "
+            "If the loss grew or stalled, try a smaller --learning-rate.")
+
+
+#: What to look at after training, as README.md shows them: ``RUN`` is replaced by the run folder.
+NEXT_STEPS = ("convscope show filters RUN", "convscope explore RUN", "convscope lesson run ALL --model RUN")
+
+
+def next_steps(run_dir: str) -> str:
+    """The commands that look inside ``run_dir``, one per line, the folder quoted for the shell where it needs it."""
+    folder = shlex.quote(run_dir)
+    return "Look inside the run:\n" + "\n".join(f"  {step.replace('RUN', folder)}" for step in NEXT_STEPS)
 
 
 def _labels_for(model, y):
@@ -243,11 +297,28 @@ def cmd_predict(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "predict": cmd_predict}
+def cmd_export(args) -> int:
+    from .runs import model_file
+    from .saving import load_model
+
+    if not args.onnx and not args.keras:
+        raise ValueError("export: say what to write: --onnx OUT and / or --keras OUT")
+    model = load_model(model_file(args.model), compile=False)
+    if args.onnx:
+        model.export_onnx(args.onnx)
+        print(f"Wrote {args.onnx}: ONNX, input (batch, {', '.join(map(str, model.input_shape[1:]))}) float32")
+    if args.keras:
+        model.save_keras(args.keras)
+        print(f"Wrote {args.keras}: Keras 3 model file (keras.models.load_model)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "summary": cmd_summary, "predict": cmd_predict,
+            "export": cmd_export}
 
 # Subcommands that live with their tools: each module's register(subparsers) adds its
 # parsers and returns {command name: handler(args) -> exit status}.
-TOOL_COMMANDS: tuple[str, ...] = ("convscope.viz.cli", "convscope.explorer.cli", "convscope.interop.cli", "convscope.lessons.cli")
+TOOL_COMMANDS: tuple[str, ...] = ("convscope.viz.cli", "convscope.explorer.cli", "convscope.lessons.cli")
 
 TRAIN_DEFAULTS = vars(build_parser().parse_args(["train"]))
 

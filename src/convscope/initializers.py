@@ -375,7 +375,8 @@ class Orthogonal(_Random):
         rows, cols = math.prod(shape[:-1]), shape[-1]
         tall = (max(rows, cols), min(rows, cols))
         budget.check(4 * budget.nbytes(tall, 8) + budget.nbytes((tall[1], tall[1]), 8),
-                     f"Orthogonal initializer for shape {shape} (a QR decomposition of a {tall[0]} x {tall[1]} matrix)")
+                     f"Orthogonal initializer for shape {shape} (a QR decomposition of a {tall[0]} x {tall[1]} matrix)",
+                     hint="nothing was drawn")
         q, r = backend.xp.linalg.qr(rng.standard_normal(tall))
         q *= backend.xp.sign(backend.xp.diag(r))  # in place: the matrix may be large
         q *= self.gain

@@ -259,6 +259,34 @@ class RunRecorder(Callback):
             backend.xp.savez(f, **arrays)
 
 
+MAX_HISTORY_BYTES = 16 * 2**20   # 100,000 epochs of ten metrics fit in a tenth of it
+
+
+def read_history(run_dir) -> dict | None:
+    """``history.json`` of ``run_dir`` as ``{metric: [value, ...]}``, or None when there is none.
+
+    The file comes from a folder anyone may have edited: one larger than MAX_HISTORY_BYTES is refused before it is
+    read, and anything but an object of lists of numbers (``null`` allowed) is refused in one line. Values that are
+    not finite (a diverged run's NaN) become None, so that the explorer's JSON never carries NaN."""
+    path = os.path.join(run_dir, "history.json")
+    if not os.path.isfile(path):
+        return None
+    if os.path.getsize(path) > MAX_HISTORY_BYTES:
+        raise ValueError(f"{path}: {os.path.getsize(path)} bytes, more than the {MAX_HISTORY_BYTES} a run history "
+                         "can need")
+    with open(path, encoding="utf-8") as f:
+        try:
+            history = json.load(f)
+        except (ValueError, RecursionError) as e:  # bad JSON, a 5000-digit number, nesting too deep
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+    numbers = (int, float, type(None))
+    if not isinstance(history, dict) or not all(
+            isinstance(v, list) and all(isinstance(x, numbers) and not isinstance(x, bool) for x in v)
+            for v in history.values()):
+        raise ValueError(f"{path}: expected {{metric: [number, ...]}}, as convscope train writes it")
+    return {key: [x if x is None or math.isfinite(x) else None for x in values] for key, values in history.items()}
+
+
 def write_history(run_dir, history: dict) -> None:
     write_text(os.path.join(run_dir, "history.json"), json.dumps(history, indent=1))
     keys = list(history)

@@ -9,11 +9,20 @@ fast only because Numba compiles them. Arrays must be NumPy arrays (the kernels 
 CPU code), so they switch off when ``backend.xp`` is another array library.
 
 Shapes as in ``im2col.py``: padded input (N, Hp, Wp, C); columns (N, OH, OW, KH, KW, C).
+
+Numba keeps each compiled kernel on disk (``cache=True``: ``__pycache__`` beside this file, or
+``NUMBA_CACHE_DIR``), so only a process that finds no usable copy compiles: the first run after
+installing or changing this file (2-3 s for all four on the 2 shared cores where it was measured,
+plus about 1 s of Numba setting itself up). That process says so once on standard error, before
+compiling, and ``compile_seconds()`` tells how long it took (``convscope train`` reports it apart
+from the training time).
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 import numpy as np
 
@@ -40,7 +49,54 @@ def set_enabled(flag: bool) -> None:
     _enabled = bool(flag)
 
 
+def compile_seconds() -> float:
+    """Seconds this process has spent compiling the kernels: 0.0 when every one came from Numba's disk cache
+    (or without Numba)."""
+    return 0.0 if numba is None else _compiling.seconds
+
+
+COMPILE_NOTICE = "Compiling kernels (first run only, a few seconds)"
+
+
+def _announce(message: str) -> None:
+    """``message`` on standard error, through tqdm when it is installed so that a live progress bar is cleared
+    around the line and drawn again below it."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        print(message, file=sys.stderr, flush=True)
+    else:
+        tqdm.write(message, file=sys.stderr)
+
+
 if numba is not None:
+    from numba.core import event
+
+    class _CompileWatch(event.Listener):
+        """Listens to Numba's "numba:compile" events, which Numba sends only when it compiles (not when it loads
+        a kernel from its cache): announces the first of this module's, and adds up their seconds."""
+
+        def __init__(self):
+            self.seconds, self.announced, self._started = 0.0, False, 0.0
+
+        def on_start(self, ev):
+            if _ours(ev):
+                if not self.announced:
+                    self.announced = True
+                    _announce(COMPILE_NOTICE)
+                self._started = time.perf_counter()
+
+        def on_end(self, ev):
+            if _ours(ev):
+                self.seconds += time.perf_counter() - self._started
+
+    def _ours(ev) -> bool:
+        # Other libraries' Numba functions compile through the same events.
+        return ev.data["dispatcher"].py_func.__module__ == __name__
+
+    _compiling = _CompileWatch()
+    event.register("numba:compile", _compiling)
+
     # Serial loops: they are bound by memory, not arithmetic, and parallel ones (OpenMP) spin-wait
     # between calls and steal the cores from the BLAS matrix products that follow them.
     _jit = numba.njit(cache=True)

@@ -7,6 +7,7 @@ import csv
 import os
 
 from .. import backend
+from ..atomic import regular_destination
 from .base import Callback
 
 
@@ -39,7 +40,8 @@ class CSVLogger(Callback):
                 self.append_header = not f.readline()
         if self.csv_file is not None and not self.csv_file.closed:
             self.csv_file.close()
-        self.csv_file = open(self.filename, "a" if self.append else "w", newline="")
+        # Appended row by row, so not through a temporary file; but never into a device, a FIFO or a folder.
+        self.csv_file = open(regular_destination(self.filename), "a" if self.append else "w", newline="")
         self.writer = self.keys = None
 
     def on_epoch_end(self, epoch, logs=None):

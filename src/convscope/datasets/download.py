@@ -28,6 +28,7 @@ import hashlib
 import http.client
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -176,7 +177,9 @@ def download(
     bounds each connect and read, in seconds; ``deadline`` a whole try; and a try
     that receives fewer than ``min_rate`` bytes per second over any ``timeout``
     seconds is abandoned. Raises ``DownloadError`` when no mirror delivers a
-    file, saying where to put the files by hand.
+    file, saying where to put the files by hand. ``progress`` shows a bar per
+    file (with tqdm) and, on standard error, a line per mirror tried and one per
+    failed try (its reason, and the wait before the next).
     """
     if name not in DATASETS:
         raise ValueError(f"download: unknown dataset {name!r}, expected one of {sorted(DATASETS)}")
@@ -188,7 +191,7 @@ def download(
     for spec in files:
         if local_file(dest, spec.name) is None:
             limits = _Limits(timeout, deadline, min_rate, max_bytes)
-            failures = _fetch(spec, mirrors, dest, limits, retries, backoff, progress)
+            failures = _fetch(name, spec, mirrors, dest, limits, retries, backoff, progress)
             if failures is not None:
                 raise DownloadError(_advice(name, spec, dest, files, failures))
     return dest
@@ -210,11 +213,18 @@ class _Limits:
     max_bytes: int
 
 
-def _fetch(spec, mirrors, dest, limits, retries, backoff, progress) -> list[str] | None:
-    """Download ``spec`` into ``dest``; ``None`` on success, else one line per failed try."""
+def _fetch(name, spec, mirrors, dest, limits, retries, backoff, progress) -> list[str] | None:
+    """Download ``spec`` into ``dest``; ``None`` on success, else one line per failed try.
+
+    With ``progress``, says on standard error what it tries, so that the waits between tries are not silent::
+
+        Downloading mnist train-images-idx3-ubyte.gz from https://storage.googleapis.com/cvdf-datasets/mnist/
+          [Errno -2] Name or service not known; retrying in 1 s (attempt 2 of 3)
+    """
     failures = []
     for mirror in mirrors:
         url = mirror.rstrip("/") + f"/{spec.name}.gz"
+        _say(progress, f"Downloading {name} {spec.name}.gz from {mirror}")
         for attempt in range(1, retries + 2):
             try:
                 with _Watchdog(limits.deadline) as watchdog:
@@ -223,9 +233,17 @@ def _fetch(spec, mirrors, dest, limits, retries, backoff, progress) -> list[str]
             except _MirrorError as exc:
                 failures.append(f"{url}: {exc}")
                 if not exc.retry or attempt > retries:
+                    _say(progress, f"  {exc}")
                     break
-                time.sleep(backoff * attempt)
+                wait = backoff * attempt
+                _say(progress, f"  {exc}; retrying in {wait:g} s (attempt {attempt + 1} of {retries + 1})")
+                time.sleep(wait)
     return failures
+
+
+def _say(progress: bool, line: str) -> None:
+    if progress:
+        print(line, file=sys.stderr, flush=True)
 
 
 def _fetch_once(url, spec, dest, limits, progress, watchdog) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import budget
+from ..atomic import atomic_write
 from ..errors import DataFileError
 
 UINT8 = 0x08
@@ -200,4 +201,5 @@ def write_idx(path: str | os.PathLike, array) -> None:
     if str(path).endswith(".gz"):
         # mtime=0 makes the output reproducible byte for byte.
         payload = gzip.compress(payload, mtime=0)
-    Path(path).write_bytes(payload)
+    with atomic_write(path) as f:   # a regular file only, never half written
+        f.write(payload)

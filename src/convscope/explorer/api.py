@@ -69,12 +69,12 @@ def model_info():
         limits = {name: float(max(np.abs(kernel).max() for _, kernel, _ in snaps)) for name, snaps in ws.snapshots.items()}
         run = {"folder": ws.run_dir, "history": ws.history, "epochs": epochs, "layers": list(ws.snapshots),
                "limits": limits}
-    return jsonify({
+    return jsonify(encode({   # encode: a snapshot's NaN becomes null
         "source": ws.source, "model_file": ws.model_file, "name": ws.model.name,
         "total_params": ws.model.count_params(), "layers": ws.calls,
         "dataset": ws.dataset, "test_count": int(len(ws.x_test)), "run": run, "dtype": ws.dtype,
         "limits": {"upload_bytes": inputs.MAX_UPLOAD_BYTES, "drawing": inputs.DRAWING},
-    })
+    }))
 
 
 @api.get("/test-image/<int:index>")

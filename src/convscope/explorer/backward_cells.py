@@ -1,6 +1,7 @@
 """How one gradient value is made, recomputed from a ``trace`` record with labels (batch of one).
 
-For a conv call z = x * K + b (stride s, dilation d, padding ``top``/``left``), with g = dL/dz:
+For a conv call z = x ⋆ K + b (⋆ is correlation, what a conv layer computes; stride s, dilation d, padding
+``top``/``left``), with g = dL/dz:
 
     kernel gradient   dL/dK[i, j, c, f] = sum_{r, q} x_pad[r*s + i*d, q*s + j*d, c] * g[r, q, f]
                       the correlation of the input with g (every output position contributes once)

@@ -1,8 +1,8 @@
 """The numbers behind the explorer page, computed with the public API (``trace``, layers' weights); no web here.
 
-Every function takes a model the caller owns (the server passes a fresh copy per
-request, with the page's kernel edits applied), so nothing here changes a
-model that another request is using, and the model file is never written. The page
+Every function takes a model the caller holds alone for the request (``workspace.ModelPool`` lends one replica
+at a time, the page's kernel edits applied to it and undone after), so nothing here changes a model that another
+request is using, and the model file is never written. The page
 works on layer *calls* in the graph's execution order (``trace``'s records; ``call``
 is ``"dense"``, or ``"dense#1"`` for a shared layer's second call).
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import os
 import queue
 import threading
@@ -96,11 +95,9 @@ class Workspace:
             return self._mistakes
 
     def _read_history(self):
-        path = None if self.run_dir is None else os.path.join(self.run_dir, "history.json")
-        if path is None or not os.path.isfile(path):
-            return None
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
+        from ..runs import read_history
+
+        return None if self.run_dir is None else read_history(self.run_dir)
 
     def _read_snapshots(self):
         """``{layer: [(epoch, kernel, bias), ...]}`` for every conv layer with snapshots in the run folder."""

@@ -121,6 +121,7 @@ class Lab:
         self.result = result
         self.fast = fast
         self.out = out
+        self._pictures = None   # the viz.outputs.PictureFolder of out, made with the first picture
         self.layer = layer
         self.model_path = None
         if isinstance(model, (str, os.PathLike)):
@@ -147,18 +148,24 @@ class Lab:
         self.result.checks.append(Check(claim, float(value), relation, float(limit)))
 
     def picture(self, filename: str, draw, *args, **kwargs) -> None:
-        """Draw ``draw(*args, **kwargs)`` (a matplotlib Figure) into ``out/filename``; nothing when ``out`` is None."""
+        """Draw ``draw(*args, **kwargs)`` (a matplotlib Figure) into ``out/filename``; nothing when ``out`` is None.
+        ``filename`` may hold a layer name from the user's file: it is made safe and kept inside ``out`` as
+        ``convscope show`` does (``viz.outputs``)."""
         if self.out is None:
             return
         from ..viz import save_figure
+        from ..viz.outputs import PictureFolder
 
-        os.makedirs(self.out, exist_ok=True)
+        if self._pictures is None:
+            self._pictures = PictureFolder(self.out)
+        stem, suffix = os.path.splitext(filename)
+        path = self._pictures.path(stem, suffix=suffix)
         try:
             figure = draw(*args, **kwargs)
         except ImportError as e:   # no matplotlib: the numbers and the verdict stand without pictures
             self.note(f"pictures left out: {e}")
             return
-        self.result.pictures.append(save_figure(figure, os.path.join(self.out, filename)))
+        self.result.pictures.append(save_figure(figure, path))
 
     def progress(self, iterable, total=None, description=""):
         """``iterable``'s items, one by one, while a progress display shows how far the step has come: the

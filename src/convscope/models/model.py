@@ -692,7 +692,8 @@ class Model(Layer):
         per_sample = sum(n for _, _, n in steps) * (1 if y is None else 2) + max((n for _, _, n in steps), default=0)
         samples = len(xs[0])
         budget.check(samples * per_sample * _activation_dtype(self).itemsize,
-                     f"{self}.trace() of {samples} sample(s){' with gradients' if y is not None else ''}")
+                     f"{self}.trace() of {samples} sample(s){' with gradients' if y is not None else ''}",
+                     hint="a trace keeps every layer's tensors; nothing was run: trace fewer samples")
         return trace_model(self, x, y)
 
     def summary(self, line_length=None, positions=None, print_fn=print, expand_nested=False, show_trainable=False,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
+import time
 
-DEFAULT_OUT = "pictures"
+from .outputs import PictureFolder, default_folder
 
 
 def register(subparsers) -> dict:
@@ -78,17 +77,23 @@ def register(subparsers) -> dict:
     augment.add_argument("--draws", type=int, default=4, help="draws per digit and layer (default: 4)")
     augment.add_argument("--seed", type=int, default=0, help="seed of the draws (default: 0)")
 
-    for parser in (filters, maps, gradients, history, evolution, augment):
-        parser.add_argument("--out", default=DEFAULT_OUT, help=f"folder for the pictures (default: {DEFAULT_OUT})")
+    by_model = ("RUN/pictures when MODEL is a run folder or its model file, else pictures/NAME for a model file "
+                "NAME.convscope, NAME.keras, ...")
+    for parser, default in ((filters, by_model), (maps, by_model), (gradients, by_model),
+                            (augment, by_model + "; pictures/ without MODEL"), (history, "RUN/pictures"),
+                            (evolution, "RUN/pictures")):
+        parser.add_argument("--out", metavar="DIR", help=f"folder for the pictures (default: {default})")
     return {"show": run}
 
 
 def run(args) -> int:
+    source = getattr(args, "model", None) or getattr(args, "run", None)
+    pictures = PictureFolder(args.out or default_folder(source))
     return {"filters": show_filters, "maps": show_maps, "gradients": show_gradients, "history": show_history,
-            "evolution": show_evolution, "augment": show_augment}[args.picture](args)
+            "evolution": show_evolution, "augment": show_augment}[args.picture](args, pictures)
 
 
-def show_filters(args) -> int:
+def show_filters(args, pictures) -> int:
     from .figures import filters_figure
     from .sources import filter_bank, find_layer, is_conv, open_model, walk_layers
 
@@ -104,8 +109,7 @@ def show_filters(args) -> int:
         kernel, bias, title = filter_bank(layer)
         options = select(path, kernel)
         if options is not None:
-            _save(filters_figure(kernel, title=title, bias=bias, **options), args.out,
-                  f"filters_{path.replace('/', '_')}.png")
+            _save(filters_figure(kernel, title=title, bias=bias, **options), pictures, "filters", path)
             drawn += 1
     if not drawn:
         raise ValueError("no conv layer has the filters and input channels that --filters and --channels ask for")
@@ -146,24 +150,24 @@ def _selector(args):
     return select
 
 
-def show_maps(args) -> int:
+def show_maps(args, pictures) -> int:
     from .model_figures import maps_figures
 
     model, adapter, layers = _model_and_input(args)
-    image, name, _ = _input(args, model, adapter, need_label=False)
+    image, name, tag, _ = _input(args, model, adapter, need_label=False)
     for part, fig in maps_figures(model, image, title_prefix=f"{name}: ", adapter=adapter, layers=layers):
-        _save(fig, args.out, f"maps_{_slug(name)}_{part}.png")
+        _save(fig, pictures, "maps", tag, part)
     return 0
 
 
-def show_gradients(args) -> int:
+def show_gradients(args, pictures) -> int:
     from .model_figures import gradient_figures
 
     model, adapter, layers = _model_and_input(args)
-    image, name, label = _input(args, model, adapter, need_label=True)
+    image, name, tag, label = _input(args, model, adapter, need_label=True)
     for part, fig in gradient_figures(model, image, label, title_prefix=f"{name}: ", adapter=adapter, layers=layers,
                                       select=_selector(args)):
-        _save(fig, args.out, f"gradients_{_slug(name)}_{part}.png")
+        _save(fig, pictures, "gradients", tag, part)
     return 0
 
 
@@ -180,19 +184,16 @@ def _model_and_input(args):
     return model, adapter, args.layer
 
 
-def show_history(args) -> int:
+def show_history(args, pictures) -> int:
     from .figures import curves_figure
 
-    path = os.path.join(args.run, "history.json")
-    if not os.path.isfile(path):
+    from ..runs import read_history
+
+    history = read_history(args.run)
+    if history is None:
         raise ValueError(f"{args.run!r} is not a run folder with a history (no history.json)")
-    with open(path, encoding="utf-8") as f:
-        try:
-            history = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
     title = f"Training curves: {os.path.basename(os.path.normpath(args.run))}"
-    _save(curves_figure(history, title=title, training_only=_training_only(args.run)), args.out, "history.png")
+    _save(curves_figure(history, title=title, training_only=_training_only(args.run)), pictures, "history")
     return 0
 
 
@@ -207,33 +208,41 @@ def _training_only(run):
     return training_only_layers(open_model(run))
 
 
-def show_evolution(args) -> int:
+def show_evolution(args, pictures) -> int:
+    from ..callbacks.progbar import progress_line
     from .evolution import evolution_figure, load_snapshots, save_evolution_gif
 
     layer, snapshots = load_snapshots(args.run, args.layer)
-    _save(evolution_figure(snapshots, layer), args.out, f"evolution_{layer}.png")
-    path = os.path.join(args.out, f"evolution_{layer}.gif")
-    print(f"wrote {save_evolution_gif(snapshots, layer, path)} ({len(snapshots)} frames)")
+    print(f"drawing {len(snapshots)} snapshots of {layer} (epochs {snapshots[0][0]}-{snapshots[-1][0]}): one "
+          "picture, then a GIF frame each", flush=True)
+    _save(evolution_figure(snapshots, layer), pictures, "evolution", layer)
+    start = time.perf_counter()
+
+    def frame_drawn(done, total):
+        print(f"  GIF frames: {progress_line(done, total, time.perf_counter() - start, None)}", flush=True)
+
+    path = save_evolution_gif(snapshots, layer, pictures.path("evolution", layer, suffix=".gif"), progress=frame_drawn)
+    print(f"wrote {path} ({len(snapshots)} frames)")
     return 0
 
 
-def show_augment(args) -> int:
+def show_augment(args, pictures) -> int:
     from .augment_figures import augment_figure, augmentation_front, default_layers, sample_digits
     from .sources import open_model
 
     images = sample_digits(args.digits)
     if args.model:
         model = open_model(args.model)
-        layers, name = augmentation_front(model), f"augment_{_slug(model.name)}.png"
+        layers, parts = augmentation_front(model), ("augment", model.name)
     else:
-        layers, name = default_layers(), "augment.png"
-    _save(augment_figure(images, layers, draws=args.draws, seed=args.seed), args.out, name)
+        layers, parts = default_layers(), ("augment",)
+    _save(augment_figure(images, layers, draws=args.draws, seed=args.seed), pictures, *parts)
     return 0
 
 
 def _input(args, model, adapter, need_label: bool):
-    """``(image, name for titles and files, label or None)`` from IMAGE, --index or --least-confident (default:
-    test image 0)."""
+    """``(image, name for titles, tag for file names, label or None)`` from IMAGE, --index or --least-confident
+    (default: test image 0); the tag of a test image is ``mnist-test-image-0``, of a picture its file name."""
     from .sources import least_confident, load_test_set, pick
 
     if sum((args.image is not None, args.index is not None, args.least_confident)) > 1:
@@ -247,20 +256,17 @@ def _input(args, model, adapter, need_label: bool):
             index, top = least_confident(model, adapter, x)
             print(f"Least confident: {dataset} test image {index} (largest probability {top:.3f}, label {int(y[index])})")
         image, label = pick(x, y, index)
-        return image, f"{dataset} test image {index}", label
+        return image, f"{dataset} test image {index}", f"{dataset}-test-image-{index}", label
     from ..images import load_digit
 
     if need_label and args.label is None:
         raise ValueError("gradients of a picture need its label: add --label DIGIT")
-    return load_digit(args.image), os.path.basename(args.image), getattr(args, "label", None)
+    name = os.path.basename(args.image)
+    return load_digit(args.image), name, name, getattr(args, "label", None)
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()
-
-
-def _save(fig, folder, name) -> None:
+def _save(fig, pictures, *parts) -> None:
+    """Write ``fig`` as ``pictures.path(*parts)`` and say where: every picture ``show`` writes is said so."""
     from .figures import save_figure
 
-    os.makedirs(folder, exist_ok=True)
-    print(f"wrote {save_figure(fig, os.path.join(folder, name))}")
+    print(f"wrote {save_figure(fig, pictures.path(*parts))}", flush=True)

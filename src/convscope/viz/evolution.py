@@ -102,8 +102,9 @@ def evolution_figure(snapshots, layer: str, title=None):
     return fig
 
 
-def save_evolution_gif(snapshots, layer: str, path, frame_ms: int = 600) -> str:
-    """An animated GIF, one frame per snapshot (``filters_figure`` on the shared colour limit), written atomically."""
+def save_evolution_gif(snapshots, layer: str, path, frame_ms: int = 600, progress=None) -> str:
+    """An animated GIF, one frame per snapshot (``filters_figure`` on the shared colour limit), written atomically.
+    ``progress(done, total)``, when given, is called after each frame is drawn."""
     from PIL import Image
 
     limit = symmetric_limit(np.stack([kernel for _, kernel, _ in snapshots]))
@@ -113,6 +114,8 @@ def save_evolution_gif(snapshots, layer: str, path, frame_ms: int = 600) -> str:
         fig.canvas.draw()
         frames.append(Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB"))
         _mpl.close(fig)
+        if progress is not None:
+            progress(len(frames), len(snapshots))
     # The last frame lingers so the trained filters can be read before the loop restarts.
     durations = [frame_ms] * (len(frames) - 1) + [frame_ms * 4]
     with atomic_write(path) as f:

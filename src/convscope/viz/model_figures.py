@@ -14,6 +14,7 @@ import numpy as np
 from .. import backend
 from . import _mpl
 from .figures import DIVERGING, feature_maps_figure, filters_figure, symmetric_limit
+from .outputs import file_part
 from .sources import filter_bank, input_adapter, is_conv, walk_layers
 
 SALIENCY_PERCENTILE = 99  # the saliency's colour limit: a few strong pixels do not wash out the rest
@@ -53,7 +54,8 @@ def maps_figures(model, image, title_prefix="", adapter=None, layers=None):
     twice: before it (z) and after it (activation(z)). A nested
     model's layers are traced on what the nested model received and drawn as "outer/inner". ``adapter`` turns
     the uint8 digit into the model's input (default: ``sources.input_adapter(model)``); ``layers``: only these
-    layer names (or "outer/inner" paths)."""
+    layer names (or "outer/inner" paths). Each name is a file name part: ``input``, or the layer's path through
+    ``outputs.file_part`` (``block/inner_dw`` -> ``block_inner_dw``) and ``_preactivation`` / ``_output``."""
     adapter = adapter or input_adapter(model)
     x = adapter(image, backend.floatx())
     records = model.trace(x)
@@ -64,7 +66,7 @@ def maps_figures(model, image, title_prefix="", adapter=None, layers=None):
             continue
         activation = getattr(layer, "activation", None)
         head = f"{title_prefix}{path} ({record.class_name})"
-        slug = path.replace("/", "_")
+        slug = file_part(path)
         if is_conv(layer) and activation is not None and activation.name != "linear":
             yield f"{slug}_preactivation", feature_maps_figure(
                 record.preactivation[0], f"{head}: before {activation.name} (z = x ⋆ K + b)", label="z")
@@ -94,7 +96,8 @@ def gradient_figures(model, image, label: int, title_prefix="", adapter=None, la
     (``filters_figure``'s: per filter where one shared scale would leave many filters pale).
     ``adapter`` and ``layers`` as for ``maps_figures``; ``select(path, kernel)`` gives each kernel gradient's
     ``filters_figure`` options (``filters``, ``channels``, ``scale``), or None to leave that layer out
-    (default: every layer, default subset and scale)."""
+    (default: every layer, default subset and scale). Names: ``saliency`` and ``<file_part of the layer's
+    path>_kernel_gradient``."""
     adapter = adapter or input_adapter(model)
     x = adapter(image, backend.floatx())
     records = model.trace(x, np.array([label]))
@@ -122,7 +125,7 @@ def gradient_figures(model, image, label: int, title_prefix="", adapter=None, la
                 continue
             nested = "" if not owner else f" (inside {record.name})"
             title = f"{title_prefix}{layer.name}{nested}: dL/dK for label {label} (db = dL/db)"
-            yield f"{path.replace('/', '_')}_kernel_gradient", filters_figure(
+            yield f"{file_part(path)}_kernel_gradient", filters_figure(
                 shown, title=title, bias=bias, label="dL/d(weight)", bias_name="db", **options)
 
 
