@@ -16,6 +16,7 @@ import convscope
 RANKS = {
     # the foundations: the array namespace, error classes, the format registry, the version
     "backend": 0, "errors": 0, "formats": 0, "keras_objects": 0, "budget": 0, "atomic": 0, "__version__": 0,
+    "blas_env": 0,
     # pure math and the objects layers are made of
     "arraymath": 1, "config": 1, "activations": 1, "initializers": 1, "losses": 1, "schedules": 1, "utils": 1,
     "regularizers": 1, "constraints": 1,

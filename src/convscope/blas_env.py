@@ -8,9 +8,11 @@ Waiting: after its share of a matrix product, each OpenBLAS worker thread spins 
 product finds it awake. Between products, training runs code of its own (im2col, pooling, the optimizer): on an
 idle core the spinning costs only power, but beside a busy process it takes a core from the training. So ``train``
 runs with 2^10 cycles (well under a microsecond), unless the user set either variable or pinned BLAS to one
-thread. Measured by benchmarks/bench_threads.py (README, "Threads"): as fast alone, a third faster beside one busy
-process. The policy must be in the environment before NumPy loads, and ``import convscope`` has loaded it, so the
-command re-executes itself once (``rerun_with_short_wait``); importing convscope as a library changes nothing.
+thread. Measured by benchmarks/bench_threads.py (README, "Threads"): as fast alone, about a third less time
+beside one busy process. (With more load than that, the main thread's own wait for a worker the scheduler set
+aside dominates; it has no timeout, and only fewer threads help: the README says how to pin them.) The policy
+must be in the environment before NumPy loads, and ``import convscope`` has loaded it, so the command re-executes
+itself once (``rerun_with_short_wait``, 0.7-0.9 s of start-up); importing convscope as a library changes nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ THREAD_COUNT_VARIABLES = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_T
 SHORT_WAIT = "10"  # log2 of the cycles an idle thread spins; OpenBLAS clamps it to 4..30
 WAITING_COMMANDS = frozenset({"train"})  # where the time goes; elsewhere a second start-up costs more than it saves
 
-# What each setting does, and what it cost on the machine of the README's "Threads" paragraph (2-core AMD EPYC,
+# What each setting does, and what it cost on the machine of the README's "BLAS settings" (2-core AMD EPYC,
 # OpenBLAS 0.3.31 choosing its Haswell kernels, one thread, a training step of the Keras convnet at batch 128).
 SLOW_SETTINGS = {
     "OPENBLAS_CORETYPE": "OpenBLAS runs the kernels of that CPU family instead of those it picks for this CPU: "

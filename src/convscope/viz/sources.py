@@ -7,7 +7,6 @@ data set falls back to the sample that ships inside the package, and says so.
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 
