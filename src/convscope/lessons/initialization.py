@@ -49,7 +49,7 @@ a product may now and then round one of identical columns differently in its las
 filters count as distinct only when they differ by more than 1e-12 of the kernel's largest
 weight (rounding is near 1e-16 of it).
 It reports every layer's fans, the formula's standard deviation against the drawn weights',
-at step 0 on one batch, averaged over 8 draws of the weights, every layer's gain (measured, and
+at step 0 on one batch, averaged over 8 draws of the weights (4 in fast mode, which also trains 30 steps of 32), every layer's gain (measured, and
 sqrt(fan_in)·σ), the standard deviations of z and of dL/dz and dL/dz's total per image, the
 learning curves, and the number of distinct filters per conv layer after training.
 """
@@ -65,6 +65,7 @@ INITIALIZERS = {  # name: (Keras identifier, the std the weights should have, fr
 CONSTANT = ("zeros", "ones")
 SCALED = ("glorot_uniform", "he_normal")
 DRAWS = 8          # the step-0 sizes are averaged over this many draws of a random initializer's weights
+DRAWS_FAST = 4     # ... and over this many in fast mode
 GAIN_FACTOR = 2     # a layer's measured gain is within this factor of sqrt(fan_in)·σ
 KEPT_FACTOR = 4     # with a scaled initializer, std of z changes by less than this factor from layer to layer
 SAME = 1e-12       # filters apart by no more than this fraction of the largest weight are the same filter
@@ -73,7 +74,8 @@ LAST_STEPS = 10     # "final loss": the mean over the last 10 training steps (ta
 
 def experiment(lab):
     (x, y), (x_test, y_test) = lab.data()
-    steps, batch = (60, 64) if lab.fast else (len(x) // 128, 128)
+    steps, batch = (30, 32) if lab.fast else (len(x) // 128, 128)
+    n_draws = DRAWS_FAST if lab.fast else DRAWS
     rng = backend.global_rng()   # the lesson's draws: another --seed, other batches and weights
     order = rng.permutation(len(x))[: steps * batch]     # the same batches for every run
     seed = int(rng.integers(2**31))                       # and the same seed for every initializer
@@ -93,9 +95,9 @@ def experiment(lab):
                     # A std estimated from n weights is off by about 1/sqrt(2n) of itself: allow 4 times that.
                     tolerance = 4 / math.sqrt(2 * kernel.size) * expected
                     weights_rows.append([name, layer.name, fan_in, fan_out, expected, float(kernel.std()), tolerance])
-                # Step 0 on one batch, averaged over DRAWS draws of the weights (this model's and more from the next
+                # Step 0 on one batch, averaged over n_draws draws of the weights (this model's and more from the next
                 # seeds): the gain law is about the weights' distribution, and a layer of 4 filters is a small sample.
-                draws = [model] + ([] if name in CONSTANT else [drawn(lab, identifier, seed + d) for d in range(1, DRAWS)])
+                draws = [model] + ([] if name in CONSTANT else [drawn(lab, identifier, seed + d) for d in range(1, n_draws)])
                 biases += [float(np.abs(p.value).max()) for m in draws for p in m.parameters if p.name.endswith("bias")]
                 sizes = [step0_sizes(m, x[order[:batch]], y[order[:batch]]) for m in draws]
                 stats[name] = {key: [float(np.sqrt(np.mean([size[key][k] for size in sizes])))
@@ -125,7 +127,7 @@ def experiment(lab):
     lab.check("layers whose measured std is off the formula by more than the tolerance",
               sum(abs(measured - expected) > tolerance for *_, expected, measured, tolerance in weights_rows), "==", 0)
     lab.check("biases at step 0, every layer and initializer (bias_initializer 'zeros'): largest |b|", max(biases), "==", 0)
-    lab.table(f"step 0, one batch, each value the root mean square over {DRAWS} draws of a random initializer's "
+    lab.table(f"step 0, one batch, each value the root mean square over {n_draws} draws of a random initializer's "
               "weights: each layer's gain std(z) / rms(its input), measured and sqrt(fan_in)·σ; the standard deviation "
               "of z and of dL/dz (per cell), and dL/dz's total per image, sqrt(Σ (dL/dz)²)",
               ["initializer", "layer", "gain", "sqrt(fan_in)·σ", *stats["glorot_uniform"]], step0_rows)
@@ -136,7 +138,7 @@ def experiment(lab):
 
     lab.table("after training", ["initializer", "loss at step 1", f"loss, mean of the last {LAST_STEPS} steps",
                                  "test accuracy", "distinct filters per conv layer"], result_rows)
-    # Fast mode trains 60 steps only, which a network of a few filters needs more than: 4 times chance there.
+    # Fast mode trains 30 steps of 32 only, which a network of a few filters needs more than: 4 times chance there.
     good = 0.4 if lab.fast else 0.95
     for name in SCALED:
         lab.check(f"{name} learns: test accuracy after {steps} steps", accuracy[name], ">=", good)
@@ -155,7 +157,7 @@ def experiment(lab):
     lab.picture("initialization_curves.png", plots.runs_figure, curves, "training loss per step, by kernel_initializer",
                 "loss (log scale)", log=True, summary=(f"mean of the last {LAST_STEPS} steps:", final_loss))
     lab.picture("initialization_step0.png", plots.layer_stats_figure, stats, [layer.name for layer in weighted],
-                f"step 0 (root mean square over {DRAWS} draws of the weights): how large each layer's pre-activations "
+                f"step 0 (root mean square over {n_draws} draws of the weights): how large each layer's pre-activations "
                 "and their gradients are, by kernel_initializer")
 
 
