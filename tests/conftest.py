@@ -1,15 +1,6 @@
-"""Shared fixtures.
+"""Shared fixtures."""
 
-The suite runs in several worker processes (pytest-xdist, one per core): each BLAS gets one thread, set here
-before NumPy is first imported, because OpenBLAS threads spin while they wait and several processes' spinning
-threads on the same cores slow every one of them several times over (measured: benchmarks/bench_threads.py)."""
-
-import os
-
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_variable, "1")
-
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(params=["numpy", "jit"])

@@ -250,7 +250,11 @@ class _Nested:
 
 
 def _layer_params(layer, shape) -> list:
-    return [(f"{layer.name}/{name}", tuple(pshape)) for name, pshape in layer.param_shapes(shape).items()]
+    try:
+        shapes = layer.param_shapes(shape)
+    except IndexError:  # a file that feeds a layer an input of the wrong rank (a Conv2D a 2-D tensor)
+        raise ValueError(f'layer "{layer.name}" ({type(layer).__name__}) cannot take an input of shape {shape}') from None
+    return [(f"{layer.name}/{name}", tuple(pshape)) for name, pshape in shapes.items()]
 
 
 def _members(zf: zipfile.ZipFile, path: str) -> dict:
